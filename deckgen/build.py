@@ -1,0 +1,174 @@
+"""Library entry points: build, check and list. The CLI is a thin layer over these.
+
+Every entry point runs the same pipeline (load -> compute -> render) and collects every problem
+before deciding anything, so ``check`` lists all of them and ``build`` writes nothing at all when
+there is one.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .compute import ComputeOptions, Progress, compute_topics
+from .content import check_covers, load_topics
+from .errors import DeckgenError, Problem
+from .manifest import Manifest
+from .package import NOTE_TYPES, DeckSpec, write_package
+from .project import Project
+from .questions import load_questions
+from .records import Note, Topic, TopicResult
+from .render import content_hash, render_topic
+
+
+def default_jobs() -> int:
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    topics: tuple[str, ...] = ()
+    out: Path | None = None
+    jobs: int = field(default_factory=default_jobs)
+    fresh: bool = False
+    timeout: float | None = None  # None: the project's setting
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """Everything the pipeline produced before packaging."""
+
+    topics: list[Topic]
+    results: dict[str, TopicResult]
+    notes: dict[str, list[Note]]
+    problems: list[Problem]
+
+
+@dataclass(frozen=True)
+class BuildReport:
+    out: Path
+    notes: int
+    cards: int
+    figures: int
+    bytes: int
+    changed: list[str]
+    computed: list[str]
+    cached: list[str]
+
+
+@dataclass(frozen=True)
+class TopicSummary:
+    name: str
+    title: str
+    notes: int
+    cards: int
+    figures: int
+
+
+def _silent(topic: str, status: str, seconds: float) -> None:
+    pass
+
+
+def prepare(project: Project, options: BuildOptions, progress: Progress = _silent) -> Prepared:
+    """Load, validate, compute and render the selected topics, collecting every problem."""
+    selected = project.select(options.topics)
+    topics, problems = load_topics(project, selected)
+    questions = None
+    if project.settings.questions is not None:
+        try:
+            questions = load_questions(project.settings.questions, project.rel(project.settings.questions))
+        except DeckgenError as exc:
+            problems += exc.problems
+    if questions is not None or project.settings.questions is None:
+        problems += check_covers(topics, questions)
+    timeout = options.timeout or project.settings.timeout
+    results, compute_problems = compute_topics(
+        project, topics, ComputeOptions(jobs=options.jobs, timeout=timeout, fresh=options.fresh), progress)
+    problems += compute_problems
+    notes: dict[str, list[Note]] = {}
+    for topic in topics:
+        if topic.name in results:
+            notes[topic.name], found = render_topic(topic, results[topic.name])
+            problems += found
+    return Prepared(topics, results, notes, sorted(set(problems), key=_order))
+
+
+def _order(p: Problem) -> tuple[str, int, str, str]:
+    return (p.file or "", p.line or 0, p.card or "", p.message)
+
+
+def _hashes(prepared: Prepared) -> dict[str, tuple[str, str]]:
+    return {n.card_id: (n.topic, content_hash(n, NOTE_TYPES[n.type].id))
+            for topic in prepared.topics for n in prepared.notes.get(topic.name, [])}
+
+
+def slug(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "deck"
+
+
+def output_path(project: Project, options: BuildOptions, topics: list[Topic]) -> Path:
+    if options.out is not None:
+        return options.out if options.out.is_absolute() else Path.cwd() / options.out
+    if len(topics) == 1 and options.topics:
+        return project.build_dir / f"{topics[0].name}.apkg"
+    return project.build_dir / f"{slug(project.settings.deck)}.apkg"
+
+
+def build(project: Project, options: BuildOptions, progress: Progress = _silent) -> BuildReport:
+    """Build a package. Raises DeckgenError with every problem, leaving any old package as it was."""
+    manifest = Manifest.load(project.manifest_path, project.rel(project.manifest_path))
+    prepared = prepare(project, options, progress)
+    if prepared.problems:
+        raise DeckgenError(prepared.problems)
+    hashes = _hashes(prepared)
+    mods, changed = manifest.assign(hashes, int(time.time()))
+    manifest.prune({t.name for t in prepared.topics}, set(hashes))
+    decks = [DeckSpec(f"{project.settings.deck}::{t.title}", tuple(prepared.notes[t.name])) for t in prepared.topics]
+    out = output_path(project, options, prepared.topics)
+    stats = write_package(decks, mods, out)
+    manifest.save()
+    return BuildReport(
+        out=out, notes=stats.notes, cards=stats.cards, figures=stats.media, bytes=stats.bytes, changed=changed,
+        computed=[n for n, r in prepared.results.items() if not r.cached],
+        cached=[n for n, r in prepared.results.items() if r.cached],
+    )
+
+
+def check(project: Project, options: BuildOptions, progress: Progress = _silent) -> list[Problem]:
+    """Every problem in the selected content, including an out-of-date manifest. Writes no package."""
+    manifest = Manifest.load(project.manifest_path, project.rel(project.manifest_path))
+    prepared = prepare(project, options, progress)
+    problems = list(prepared.problems)
+    if not problems:
+        stale = manifest.stale(_hashes(prepared), {t.name for t in prepared.topics})
+        if stale:
+            shown = ", ".join(stale[:5]) + (", ..." if len(stale) > 5 else "")
+            problems.append(Problem(project.rel(project.manifest_path), None, None,
+                                    f"manifest out of date for {len(stale)} card(s) ({shown}); "
+                                    "run `deckgen build` and commit content/manifest.json"))
+    return problems
+
+
+def list_topics(project: Project) -> tuple[list[TopicSummary], list[Problem]]:
+    """Card and figure counts per topic, from the content alone (nothing is computed)."""
+    topics, problems = load_topics(project, project.topics())
+    out = []
+    for t in topics:
+        figures = {ref.name for c in t.cards for _, ref, _ in c.refs() if ref.kind == "figure"}
+        cards = sum(_anki_cards(c) for c in t.cards)
+        out.append(TopicSummary(t.name, t.title, len(t.cards), cards, len(figures)))
+    return out, problems
+
+
+def _anki_cards(card: object) -> int:
+    from .records import Card, CardType
+
+    assert isinstance(card, Card)
+    if card.type is CardType.REVERSED:
+        return 2
+    if card.type is CardType.CLOZE:
+        return len(set(re.findall(r"\{\{c(\d+)::", card.fields["text"].text)))
+    return 1

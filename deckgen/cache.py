@@ -1,0 +1,147 @@
+"""Content-addressed cache of computation results.
+
+Key: a hash of the topic's ``compute.py``, deckgen's own compute runtime (worker, context and
+figure style), and the versions of Python, torch, numpy and matplotlib, all read without
+importing them. Each entry also records every other project file the computation read, with its
+hash; the entry is used only while they all still match. So a text-only card edit reuses the
+result, and editing a data file or helper module the code reads re-runs it.
+
+Layout::
+
+    .deckgen-cache/results/<key>.json   values, figure hashes, dependency hashes
+    .deckgen-cache/figures/<sha256>.png figure bytes, named by their own hash
+
+Only successful runs are stored. An entry that fails to parse, or whose figure bytes no longer
+match their hash, is treated as missing (and removed), never trusted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import platform
+import tempfile
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import metadata
+from pathlib import Path
+
+from .records import Figure, TopicResult
+from .refs import Value
+
+FORMAT = 1
+RUNTIME_FILES = ("worker.py", "context.py", "refs.py")
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def sha256_file(path: Path) -> str:
+    return sha256_bytes(path.read_bytes())
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write via a temporary file in the same folder and rename: readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; outputs get the usual mode
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+@lru_cache(maxsize=1)
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _version(dist: str) -> str:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return "absent"
+
+
+@lru_cache(maxsize=1)
+def runtime_fingerprint() -> str:
+    """What besides the topic's own code decides its results."""
+    here = Path(__file__).parent
+    h = hashlib.sha256(f"format={FORMAT};python={platform.python_version()}".encode())
+    for dist in ("torch", "numpy", "matplotlib"):
+        h.update(f";{dist}={_version(dist)}".encode())
+    for name in RUNTIME_FILES:
+        h.update((here / name).read_bytes())
+    return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class Cache:
+    root: Path
+
+    def key(self, topic: str, compute_path: Path) -> str:
+        h = hashlib.sha256(runtime_fingerprint().encode())
+        h.update(topic.encode() + b"\0" + compute_path.read_bytes())
+        return h.hexdigest()
+
+    def _entry(self, key: str) -> Path:
+        return self.root / "results" / f"{key}.json"
+
+    def figure_path(self, sha: str) -> Path:
+        return self.root / "figures" / f"{sha}.png"
+
+    def load(self, topic: str, key: str, project_root: Path) -> TopicResult | None:
+        """The stored result if it is intact and its dependencies are unchanged, else None."""
+        entry = self._entry(key)
+        try:
+            data = json.loads(entry.read_bytes())
+            if data.get("format") != FORMAT or data.get("topic") != topic:
+                raise ValueError("wrong format")
+            for rel, sha in data["deps"].items():
+                dep = project_root / rel
+                if not dep.is_file() or sha256_file(dep) != sha:
+                    return None  # stale, not corrupt: keep it, a revert may make it valid again
+            figures = {}
+            for name, sha in data["figures"].items():
+                path = self.figure_path(sha)
+                if sha256_file(path) != sha:
+                    raise ValueError(f"figure {name} corrupted")
+                figures[name] = Figure(name, sha, path)
+            values: dict[str, Value] = data["values"]
+            return TopicResult(topic, values, figures, float(data.get("seconds", 0.0)), cached=True)
+        except FileNotFoundError:
+            return None
+        except (ValueError, KeyError, TypeError, AttributeError, OSError):
+            with contextlib.suppress(OSError):
+                entry.unlink()
+            return None
+
+    def store(self, topic: str, key: str, values: dict[str, Value], figures: dict[str, bytes],
+              deps: list[Path], project_root: Path, seconds: float) -> TopicResult:
+        stored = {}
+        for name, png in figures.items():
+            sha = sha256_bytes(png)
+            path = self.figure_path(sha)
+            if not path.is_file() or sha256_file(path) != sha:
+                atomic_write(path, png)
+            stored[name] = Figure(name, sha, path)
+        dep_hashes = {str(d.relative_to(project_root)): sha256_file(d) for d in deps if d.is_file()}
+        data = {
+            "format": FORMAT,
+            "topic": topic,
+            "values": values,
+            "figures": {n: f.sha256 for n, f in stored.items()},
+            "deps": dep_hashes,
+            "seconds": seconds,
+        }
+        atomic_write(self._entry(key), json.dumps(data, indent=1, sort_keys=True).encode())
+        return TopicResult(topic, values, stored, seconds, cached=False)

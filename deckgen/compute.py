@@ -1,0 +1,157 @@
+"""Run each topic's computation in a worker process, in parallel, with a time limit and a cache.
+
+Topics whose cached result is still valid are not run at all; if none needs running, no worker
+starts and torch is never imported. Otherwise a fork server is started with torch and matplotlib
+preloaded, and each topic runs in its own process forked from it (so a hang can be killed
+without harming other topics, and no topic pays the import again).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from multiprocessing.connection import Connection, wait
+from pathlib import Path
+
+from . import worker
+from .cache import Cache
+from .errors import Problem
+from .project import Project
+from .records import Topic, TopicResult
+
+Progress = Callable[[str, str, float], None]  # (topic, status, seconds); status: cached|started|done|failed
+
+
+@dataclass(frozen=True)
+class ComputeOptions:
+    jobs: int = 2
+    timeout: float = 300.0
+    fresh: bool = False  # ignore cached results (they are still replaced on success)
+
+
+@dataclass
+class _Running:
+    topic: Topic
+    key: str
+    process: multiprocessing.process.BaseProcess
+    conn: Connection
+    started: float
+
+
+def _silent(topic: str, status: str, seconds: float) -> None:
+    pass
+
+
+def compute_topics(project: Project, topics: list[Topic], options: ComputeOptions,
+                   progress: Progress = _silent) -> tuple[dict[str, TopicResult], list[Problem]]:
+    """Results for every topic (empty for topics without code) and the problems of failed runs."""
+    cache = Cache(project.cache_dir)
+    results: dict[str, TopicResult] = {}
+    todo: list[tuple[Topic, str]] = []
+    for topic in topics:
+        if topic.compute_path is None:
+            results[topic.name] = TopicResult(topic.name, {}, {}, cached=True)
+            continue
+        key = cache.key(topic.name, topic.compute_path)
+        hit = None if options.fresh else cache.load(topic.name, key, project.root)
+        if hit is not None:
+            results[topic.name] = hit
+            progress(topic.name, "cached", hit.seconds)
+        else:
+            todo.append((topic, key))
+    if not todo:
+        return results, []
+    problems: list[Problem] = []
+    for name, result in _run_all(project, cache, todo, options, progress, problems).items():
+        results[name] = result
+    return results, problems
+
+
+def _context() -> multiprocessing.context.BaseContext:
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(worker.PRELOAD)
+    return ctx
+
+
+def _request(project: Project, topic: Topic) -> worker.Request:
+    assert topic.compute_path is not None
+    package_dir = str(Path(worker.__file__).resolve().parent)
+    ignore = (str(project.cache_dir), str(project.build_dir), str(project.figures_dir), package_dir,
+              str(project.root / ".git"))
+    return worker.Request(topic.name, str(topic.compute_path), str(project.root), str(project.content_dir), ignore)
+
+
+def _run_all(project: Project, cache: Cache, todo: list[tuple[Topic, str]], options: ComputeOptions,
+             progress: Progress, problems: list[Problem]) -> dict[str, TopicResult]:
+    ctx = _context()
+    pending = list(todo)
+    running: list[_Running] = []
+    results: dict[str, TopicResult] = {}
+    jobs = max(1, options.jobs)
+    try:
+        while pending or running:
+            while pending and len(running) < jobs:
+                topic, key = pending.pop(0)
+                parent, child = ctx.Pipe(duplex=False)
+                proc = ctx.Process(target=worker.run, args=(child, _request(project, topic)),
+                                   name=f"deckgen-{topic.name}", daemon=True)
+                proc.start()
+                child.close()
+                running.append(_Running(topic, key, proc, parent, time.monotonic()))
+                progress(topic.name, "started", 0.0)
+            now = time.monotonic()
+            deadline = min(r.started + options.timeout for r in running)
+            ready = wait([r.conn for r in running] + [r.process.sentinel for r in running],
+                         timeout=max(0.0, deadline - now))
+            for r in list(running):
+                elapsed = time.monotonic() - r.started
+                if r.conn in ready or r.process.sentinel in ready:
+                    outcome = _receive(r)
+                elif elapsed >= options.timeout:
+                    r.process.kill()
+                    outcome = worker.Failure(str(r.topic.compute_path), None,
+                                             f"computation timed out after {options.timeout:g} s")
+                else:
+                    continue
+                running.remove(r)
+                r.process.join(5)
+                r.conn.close()
+                result = _finish(project, cache, r, outcome, problems)
+                if result is not None:
+                    results[r.topic.name] = result
+                progress(r.topic.name, "done" if result is not None else "failed", elapsed)
+    finally:
+        for r in running:
+            r.process.kill()
+            r.process.join(5)
+    return results
+
+
+def _receive(r: _Running) -> worker.Success | worker.Failure:
+    try:
+        if r.conn.poll():
+            outcome: worker.Success | worker.Failure = r.conn.recv()
+            return outcome
+    except (EOFError, OSError):
+        pass
+    r.process.join(5)
+    code = r.process.exitcode
+    return worker.Failure(str(r.topic.compute_path), None, f"computation process died (exit code {code})")
+
+
+def _finish(project: Project, cache: Cache, r: _Running, outcome: worker.Success | worker.Failure,
+            problems: list[Problem]) -> TopicResult | None:
+    shown = project.rel(Path(r.topic.compute_path or ""))
+    if isinstance(outcome, worker.Failure):
+        file = project.rel(Path(outcome.file)) if outcome.file else shown
+        problems.append(Problem(file, outcome.line, None, outcome.message))
+        return None
+    if outcome.stdout.strip():
+        first = outcome.stdout.strip().splitlines()[0][:120]
+        problems.append(Problem(shown, None, None,
+                                f"computation printed to stdout ({first!r}); register results with ctx.value()"))
+        return None
+    deps = [Path(d) for d in outcome.deps]
+    return cache.store(r.topic.name, r.key, outcome.values, outcome.figures, deps, project.root, outcome.seconds)

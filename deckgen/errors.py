@@ -1,0 +1,52 @@
+"""Problems found in user content, reported as one line each with file, line and card.
+
+Every stage collects :class:`Problem` records instead of raising on the first one, so that
+``deckgen check`` can list everything wrong in one run. A stage that cannot go on raises
+:class:`DeckgenError` carrying all problems found so far; the CLI prints them and exits 1, and
+never shows a traceback for a user mistake.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True, order=True)
+class Problem:
+    """One thing wrong with the user's content, located as precisely as we can."""
+
+    file: str | None
+    line: int | None
+    card: str | None
+    message: str
+
+    def __str__(self) -> str:
+        where = ""
+        if self.file is not None:
+            where = self.file if self.line is None else f"{self.file}:{self.line}"
+            where += ": "
+        card = f"card {self.card}: " if self.card else ""
+        # One line, always: a multi-line message would break grep-able output.
+        message = " ".join(self.message.split())
+        return f"{where}{card}{message}"
+
+
+class DeckgenError(Exception):
+    """A user-facing failure: one or more problems, no traceback needed."""
+
+    def __init__(self, problems: list[Problem] | Problem | str) -> None:
+        if isinstance(problems, str):
+            problems = [Problem(None, None, None, problems)]
+        elif isinstance(problems, Problem):
+            problems = [problems]
+        self.problems = list(problems)
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+def display_path(path: Path, root: Path) -> str:
+    """Path as the user should see it: relative to the project when inside it."""
+    try:
+        return str(path.resolve().relative_to(root.resolve()))
+    except ValueError:
+        return str(path)

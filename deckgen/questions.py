@@ -1,0 +1,35 @@
+"""The question list that cards answer (``covers:`` ids are checked against it)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from .errors import DeckgenError, Problem
+
+
+@dataclass(frozen=True)
+class Question:
+    id: str
+    question: str
+    scope: str
+
+
+def load_questions(path: Path, shown: str) -> dict[str, Question]:
+    """Questions by id. ``shown`` is the path as messages should print it."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DeckgenError(Problem(shown, None, None, "questions file not found")) from None
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise DeckgenError(Problem(shown, None, None, f"cannot read questions: {exc}")) from None
+    if not isinstance(data, list):
+        raise DeckgenError(Problem(shown, None, None, "questions file must be a list of entries"))
+    out: dict[str, Question] = {}
+    for entry in data:
+        if not isinstance(entry, dict) or not isinstance(entry.get("id"), str):
+            raise DeckgenError(Problem(shown, None, None, f"question entry without an id: {entry!r}"))
+        out[entry["id"]] = Question(entry["id"], str(entry.get("question", "")), str(entry.get("scope", "")))
+    return out

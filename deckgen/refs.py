@@ -1,0 +1,75 @@
+"""How card text names computed values and figures.
+
+Values: ``{{ name }}`` or ``{{ name:spec }}`` with a Python format spec (``{{ lr:.3g }}``).
+The name is an identifier; ``{{c1::...}}`` cloze markers are never taken for a value, so a value
+may sit inside a cloze: ``{{c1::{{ out_size }}}}``.
+
+Figures: Markdown image syntax with the ``fig:`` scheme, ``![alt text](fig:name)``; the alt text
+is what a screen reader (and the lint) sees.
+
+This module is shared by loading (to list what a card uses, without running anything) and
+rendering (to substitute), so the syntax lives in one place.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+VALUE_RE = re.compile(r"\{\{\s*(?!c\d+::)([A-Za-z_]\w*)\s*(?::(?!:)([^{}]*?))?\s*\}\}")
+FIGURE_RE = re.compile(r"!\[([^\]\n]*)\]\(fig:([A-Za-z_]\w*)\)")
+
+# A float without a spec is shown with 6 significant digits: the full repr of a computed float
+# (0.30000000000000004) is noise on a flash card.
+DEFAULT_FLOAT_SPEC = ".6g"
+
+Value = int | float | str | bool | None | list["Value"] | tuple["Value", ...]
+
+
+@dataclass(frozen=True)
+class Ref:
+    """One use of a name in a card field. ``offset`` is the character offset in the field."""
+
+    kind: str  # "value" or "figure"
+    name: str
+    spec: str  # format spec for values, alt text for figures
+    offset: int
+
+
+def find_refs(text: str) -> Iterator[Ref]:
+    """Every value and figure reference in ``text``, in order of appearance."""
+    refs = [Ref("value", m.group(1), (m.group(2) or "").strip(), m.start()) for m in VALUE_RE.finditer(text)]
+    refs += [Ref("figure", m.group(2), m.group(1), m.start()) for m in FIGURE_RE.finditer(text)]
+    yield from sorted(refs, key=lambda r: r.offset)
+
+
+def format_value(value: Value, spec: str) -> str:
+    """Format a computed value for a card; raises ValueError for a spec that does not fit.
+
+    Sequences (shapes, lists of numbers) are shown as Python shows a tuple, each element
+    formatted with ``spec``: ``(2, 4, 128)``.
+    """
+    if isinstance(value, list | tuple):
+        parts = [format_value(v, spec) for v in value]
+        if len(parts) == 1:
+            return f"({parts[0]},)"
+        return "(" + ", ".join(parts) + ")"
+    if isinstance(value, float) and not spec:
+        spec = DEFAULT_FLOAT_SPEC
+    if isinstance(value, bool) and not spec:
+        return str(value)
+    try:
+        return format(value, spec)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"format spec {spec!r} does not fit a {type(value).__name__}: {exc}") from None
+
+
+def is_finite(value: Value) -> bool:
+    """False if any number in ``value`` is NaN or infinite."""
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, list | tuple):
+        return all(is_finite(v) for v in value)
+    return True

@@ -1,0 +1,161 @@
+"""Render cards to note fields: computed values filled in, Markdown to HTML, math kept for
+MathJax, code highlighted at build time.
+
+Order matters and is fixed here: values and figure names are substituted into the Markdown
+*first* (so a value can sit inside math, a code block or a cloze), then Markdown runs with
+``pymdownx.arithmatex`` protecting ``\\( \\)`` and ``\\[ \\]`` from Markdown's own escaping,
+and ``pymdownx.highlight`` colouring fenced code with Pygments CSS classes (the note type
+carries the stylesheet, so phones show colours offline).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from functools import lru_cache
+
+import markdown
+
+from .errors import Problem
+from .records import FIELDS, Card, CardType, Expectation, Note, Topic, TopicResult
+from .refs import FIGURE_RE, VALUE_RE, Value, format_value
+
+MD_EXTENSIONS = ["tables", "sane_lists", "pymdownx.arithmatex", "pymdownx.superfences", "pymdownx.highlight"]
+MD_CONFIG = {
+    "pymdownx.arithmatex": {
+        "generic": True,  # emit \( \) and \[ \] for Anki's own MathJax, never $
+        "inline_syntax": ["round"],
+        "block_syntax": ["square"],
+        "smart_dollar": False,
+    },
+    "pymdownx.highlight": {"use_pygments": True, "noclasses": False, "css_class": "highlight", "guess_lang": False},
+}
+
+
+@lru_cache(maxsize=1)
+def _md() -> markdown.Markdown:
+    return markdown.Markdown(extensions=MD_EXTENSIONS, extension_configs=MD_CONFIG, output_format="html")
+
+
+def markdown_to_html(text: str) -> str:
+    md = _md()
+    md.reset()
+    return md.convert(text).strip()
+
+
+def card_tags(card: Card) -> tuple[str, ...]:
+    """The author's tags plus one per topic, so a learner can filter by topic in Anki."""
+    return tuple(dict.fromkeys((*card.tags, f"deckgen::{card.topic}")))
+
+
+def render_card(card: Card, result: TopicResult) -> tuple[Note | None, list[Problem]]:
+    """Fill in values and figures, convert Markdown; problems name the card and its line."""
+    problems: list[Problem] = []
+    media = {}
+
+    def fail(line: int, message: str) -> None:
+        problems.append(Problem(card.file, line, card.id, message))
+
+    html: dict[str, str] = {}
+    for fname, text in card.fields.items():
+        def value(m: object, text=text) -> str:  # type: ignore[no-untyped-def]
+            name, spec = m.group(1), (m.group(2) or "").strip()  # type: ignore[attr-defined]
+            line = text.line_of(m.start())  # type: ignore[attr-defined]
+            if name not in result.values:
+                fail(line, f"unknown value {name!r}{_known(result.values, 'values')}")
+                return ""
+            try:
+                return format_value(result.values[name], spec)
+            except ValueError as exc:
+                fail(line, f"value {name!r}: {exc}")
+                return ""
+
+        def figure(m: object, text=text) -> str:  # type: ignore[no-untyped-def]
+            alt, name = m.group(1), m.group(2)  # type: ignore[attr-defined]
+            fig = result.figures.get(name)
+            if fig is None:
+                fail(text.line_of(m.start()), f"unknown figure {name!r}{_known(result.figures, 'figures')}")  # type: ignore[attr-defined]
+                return ""
+            media[fig.media_name] = fig
+            return f"![{alt}]({fig.media_name})"
+
+        src = VALUE_RE.sub(value, text.text)
+        src = FIGURE_RE.sub(figure, src)
+        html[fname] = markdown_to_html(src)
+    if problems:
+        return None, problems
+    fields = (*tuple(html.get(name, "") for name in FIELDS[card.type]), card.id)
+    return Note(card.id, card.type, card.topic, fields, card_tags(card),
+                tuple(media[k] for k in sorted(media))), []
+
+
+def _known(names: dict[str, object], what: str) -> str:
+    if not names:
+        return f" (the topic computes no {what})"
+    shown = ", ".join(sorted(names)[:12])
+    more = "" if len(names) <= 12 else ", ..."
+    return f" (known {what}: {shown}{more})"
+
+
+def check_expectations(card: Card, values: dict[str, Value]) -> list[Problem]:
+    """A card's stated expectations against what the code computed."""
+    out = []
+    for exp in card.expects:
+        if exp.name not in values:
+            out.append(Problem(card.file, exp.line, card.id,
+                               f"expectation names unknown value {exp.name!r}{_known(values, 'values')}"))
+            continue
+        failure = _expectation_failure(exp, values[exp.name])
+        if failure:
+            out.append(Problem(card.file, exp.line, card.id, f"expectation failed: {exp.name} {failure}"))
+    return out
+
+
+def _expectation_failure(exp: Expectation, got: Value) -> str | None:
+    if exp.has_equals and not _equal(got, exp.equals):
+        return f"is {got!r}, expected {exp.equals!r}"
+    number = isinstance(got, int | float) and not isinstance(got, bool)
+    if exp.approx is not None:
+        if not number:
+            return f"is {got!r}, not a number to compare with approx {exp.approx!r}"
+        if not math.isclose(float(got), exp.approx, rel_tol=exp.rel, abs_tol=exp.abs):  # type: ignore[arg-type]
+            return f"is {got!r}, expected {exp.approx!r} (rel {exp.rel:g}, abs {exp.abs:g})"
+    if exp.min is not None or exp.max is not None:
+        if not number:
+            return f"is {got!r}, not a number to compare with a range"
+        if exp.min is not None and got < exp.min:  # type: ignore[operator]
+            return f"is {got!r}, expected at least {exp.min!r}"
+        if exp.max is not None and got > exp.max:  # type: ignore[operator]
+            return f"is {got!r}, expected at most {exp.max!r}"
+    return None
+
+
+def _equal(got: Value, want: Value) -> bool:
+    if isinstance(got, list | tuple) and isinstance(want, list | tuple):
+        return len(got) == len(want) and all(_equal(g, w) for g, w in zip(got, want, strict=True))
+    if isinstance(got, bool) or isinstance(want, bool):
+        return got is want
+    if isinstance(got, int | float) and isinstance(want, int | float):
+        return math.isclose(got, want, rel_tol=1e-9, abs_tol=1e-12)
+    return got == want
+
+
+def render_topic(topic: Topic, result: TopicResult) -> tuple[list[Note], list[Problem]]:
+    notes, problems = [], []
+    for card in topic.cards:
+        problems += check_expectations(card, result.values)
+        note, found = render_card(card, result)
+        problems += found
+        if note is not None:
+            notes.append(note)
+    return notes, problems
+
+
+def content_hash(note: Note, notetype_id: int) -> str:
+    """What the manifest compares: everything of the note that Anki stores."""
+    payload = json.dumps([notetype_id, list(note.fields), list(note.tags)], ensure_ascii=False)
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+__all__ = ["CardType", "check_expectations", "content_hash", "markdown_to_html", "render_card", "render_topic"]
