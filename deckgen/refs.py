@@ -18,8 +18,9 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-VALUE_RE = re.compile(r"\{\{\s*(?!c\d+::)([A-Za-z_]\w*)\s*(?::(?!:)([^{}]*?))?\s*\}\}")
-FIGURE_RE = re.compile(r"!\[([^\]\n]*)\]\(fig:([A-Za-z_]\w*)\)")
+VALUE_RE = re.compile(r"\{\{\s*(?!c\d+::)(?P<name>[A-Za-z_]\w*)\s*(?::(?!:)(?P<spec>[^{}]*?))?\s*\}\}")
+FIGURE_RE = re.compile(r"!\[(?P<alt>[^\]\n]*)\]\(fig:(?P<fig>[A-Za-z_]\w*)\)")
+REF_RE = re.compile(f"{VALUE_RE.pattern}|{FIGURE_RE.pattern}")
 
 # A float without a spec is shown with 6 significant digits: the full repr of a computed float
 # (0.30000000000000004) is noise on a flash card.
@@ -40,9 +41,15 @@ class Ref:
 
 def find_refs(text: str) -> Iterator[Ref]:
     """Every value and figure reference in ``text``, in order of appearance."""
-    refs = [Ref("value", m.group(1), (m.group(2) or "").strip(), m.start()) for m in VALUE_RE.finditer(text)]
-    refs += [Ref("figure", m.group(2), m.group(1), m.start()) for m in FIGURE_RE.finditer(text)]
-    yield from sorted(refs, key=lambda r: r.offset)
+    for m in REF_RE.finditer(text):
+        yield ref_of(m)
+
+
+def ref_of(m: re.Match[str]) -> Ref:
+    """The reference a REF_RE match stands for."""
+    if m.group("name") is not None:
+        return Ref("value", m.group("name"), (m.group("spec") or "").strip(), m.start())
+    return Ref("figure", m.group("fig"), m.group("alt"), m.start())
 
 
 def format_value(value: Value, spec: str) -> str:

@@ -13,13 +13,18 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
+import xml.etree.ElementTree as etree
 from functools import lru_cache
 
 import markdown
+from markdown.extensions import Extension
+from markdown.inlinepatterns import InlineProcessor
+from markdown.util import AtomicString
 
 from .errors import Problem
-from .records import FIELDS, Card, CardType, Expectation, Note, Topic, TopicResult
-from .refs import FIGURE_RE, VALUE_RE, Value, format_value
+from .records import FIELDS, Card, CardType, Expectation, Note, Text, Topic, TopicResult
+from .refs import REF_RE, Value, format_value, ref_of
 
 MD_EXTENSIONS = ["tables", "sane_lists", "pymdownx.arithmatex", "pymdownx.superfences", "pymdownx.highlight"]
 MD_CONFIG = {
@@ -33,9 +38,29 @@ MD_CONFIG = {
 }
 
 
+class _InlineDisplayMath(InlineProcessor):
+    """``\\[ ... \\]`` inside a paragraph (arithmatex only knows it as a block of its own).
+
+    Without this, Markdown's escape handling turns ``\\[`` into ``[`` and the learner sees raw TeX.
+    """
+
+    def handleMatch(self, m: re.Match[str], data: str) -> tuple[etree.Element, int, int]:  # type: ignore[override]
+        el = etree.Element("span", {"class": "arithmatex"})
+        el.text = AtomicString(f"\\[{m.group(1)}\\]")
+        return el, m.start(0), m.end(0)
+
+
+class _DisplayMathExtension(Extension):
+    def extendMarkdown(self, md: markdown.Markdown) -> None:
+        # Just below arithmatex's inline pattern (189.9), above backslash escapes (180).
+        pattern = _InlineDisplayMath(r"\\\[((?:\\[^\]]|[^\\])+?)\\\]", md)
+        md.inlinePatterns.register(pattern, "display-math-inline", 189.8)
+
+
 @lru_cache(maxsize=1)
 def _md() -> markdown.Markdown:
-    return markdown.Markdown(extensions=MD_EXTENSIONS, extension_configs=MD_CONFIG, output_format="html")
+    return markdown.Markdown(extensions=[*MD_EXTENSIONS, _DisplayMathExtension()], extension_configs=MD_CONFIG,
+                             output_format="html")
 
 
 def markdown_to_html(text: str) -> str:
@@ -59,30 +84,27 @@ def render_card(card: Card, result: TopicResult) -> tuple[Note | None, list[Prob
 
     html: dict[str, str] = {}
     for fname, text in card.fields.items():
-        def value(m: object, text=text) -> str:  # type: ignore[no-untyped-def]
-            name, spec = m.group(1), (m.group(2) or "").strip()  # type: ignore[attr-defined]
-            line = text.line_of(m.start())  # type: ignore[attr-defined]
-            if name not in result.values:
-                fail(line, f"unknown value {name!r}{_known(result.values, 'values')}")
+        def substitute(m: re.Match[str], text: Text = text) -> str:
+            ref = ref_of(m)
+            line = text.line_of(ref.offset)
+            if ref.kind == "figure":
+                fig = result.figures.get(ref.name)
+                if fig is None:
+                    fail(line, f"unknown figure {ref.name!r}{_known(result.figures, 'figures')}")
+                    return ""
+                media[fig.media_name] = fig
+                return f"![{ref.spec}]({fig.media_name})"
+            if ref.name not in result.values:
+                fail(line, f"unknown value {ref.name!r}{_known(result.values, 'values')}")
                 return ""
             try:
-                return format_value(result.values[name], spec)
+                return format_value(result.values[ref.name], ref.spec)
             except ValueError as exc:
-                fail(line, f"value {name!r}: {exc}")
+                fail(line, f"value {ref.name!r}: {exc}")
                 return ""
 
-        def figure(m: object, text=text) -> str:  # type: ignore[no-untyped-def]
-            alt, name = m.group(1), m.group(2)  # type: ignore[attr-defined]
-            fig = result.figures.get(name)
-            if fig is None:
-                fail(text.line_of(m.start()), f"unknown figure {name!r}{_known(result.figures, 'figures')}")  # type: ignore[attr-defined]
-                return ""
-            media[fig.media_name] = fig
-            return f"![{alt}]({fig.media_name})"
-
-        src = VALUE_RE.sub(value, text.text)
-        src = FIGURE_RE.sub(figure, src)
-        html[fname] = markdown_to_html(src)
+        # One pass over the author's text, so every reference is located at its own line.
+        html[fname] = markdown_to_html(REF_RE.sub(substitute, text.text))
     if problems:
         return None, problems
     fields = (*tuple(html.get(name, "") for name in FIELDS[card.type]), card.id)

@@ -1,0 +1,75 @@
+"""Shared fixtures: small throw-away projects, the CLI, and a fresh Anki collection."""
+
+from __future__ import annotations
+
+import shutil
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from deckgen.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+
+QUESTIONS = """\
+- id: q-one
+  question: First question?
+  scope: core
+- id: q-two
+  question: Second question?
+  scope: core
+"""
+
+MakeProject = Callable[..., Path]
+
+
+def write_project(root: Path, topics: dict[str, dict[str, str]], settings: str | None = None) -> Path:
+    """Write a project: topics maps name -> {"cards": yaml, "compute": python (optional), other files}."""
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "questions.yaml").write_text(QUESTIONS)
+    (root / "deckgen.yaml").write_text(settings or "deck: Test Deck\nquestions: questions.yaml\ntimeout: 60\n")
+    for name, files in topics.items():
+        d = root / "content" / name
+        d.mkdir(parents=True, exist_ok=True)
+        for fname, text in files.items():
+            target = d / ("cards.yaml" if fname == "cards" else "compute.py" if fname == "compute" else fname)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(textwrap.dedent(text))
+    return root
+
+
+@pytest.fixture
+def make_project(tmp_path: Path) -> MakeProject:
+    def make(topics: dict[str, dict[str, str]], settings: str | None = None, name: str = "proj") -> Path:
+        return write_project(tmp_path / name, topics, settings)
+
+    return make
+
+
+def run_cli(*args: str | Path) -> Result:
+    return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+
+
+@pytest.fixture
+def cli() -> Callable[..., Result]:
+    return run_cli
+
+
+def copy_real_project(dest: Path) -> Path:
+    """A copy of this repository's content, settings, manifest and computation cache.
+
+    Tests build the real deck in a copy so they never rewrite the committed manifest; the cache
+    is copied so the computations set-up already ran are not repeated.
+    """
+    dest.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(ROOT / "content", dest / "content")
+    if (ROOT / ".deckgen-cache").is_dir():
+        shutil.copytree(ROOT / ".deckgen-cache", dest / ".deckgen-cache")
+    settings = (ROOT / "deckgen.yaml").read_text()
+    questions = (ROOT / "../shared/questions.yaml").resolve()
+    settings = settings.replace("questions: ../shared/questions.yaml", f"questions: {questions}")
+    (dest / "deckgen.yaml").write_text(settings)
+    return dest

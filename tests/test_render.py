@@ -1,0 +1,92 @@
+"""Rendering: values, figures, math and code become the HTML Anki shows."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from deckgen.records import Card, CardType, Expectation, Figure, Text, TopicResult
+from deckgen.refs import format_value
+from deckgen.render import check_expectations, markdown_to_html, render_card
+
+
+def card(ctype=CardType.BASIC, literal=True, **fields: str) -> Card:
+    return Card(id="c1", type=ctype, fields={k: Text(v, 10, literal) for k, v in fields.items()}, tags=("t",),
+                covers=(), expects=(), topic="demo", file="content/demo/cards.yaml", line=9)
+
+
+RESULT = TopicResult("demo", {"lr": 0.001, "shape": [2, 4, 128], "n": 1234567, "name": "Adam"},
+                     {"path": Figure("path", "ab" * 32, Path("/nonexistent.png"))})
+
+
+@pytest.mark.parametrize(("value", "spec", "shown"), [
+    (0.1 + 0.2, "", "0.3"),
+    (0.001, "g", "0.001"),
+    (1234567, ",", "1,234,567"),
+    ([2, 4, 128], "", "(2, 4, 128)"),
+    ([5], "", "(5,)"),
+    ([0.5, 0.25], ".1f", "(0.5, 0.2)"),
+    (True, "", "True"),
+])
+def test_format_value(value, spec, shown):
+    assert format_value(value, spec) == shown
+
+
+def test_format_spec_that_does_not_fit_is_a_clear_error():
+    with pytest.raises(ValueError, match="format spec 'd' does not fit a float"):
+        format_value(0.5, "d")
+
+
+def test_values_and_figures_are_filled_in():
+    note, problems = render_card(card(front="Optimizer {{ name }}?",
+                                      back="lr = {{ lr:g }}, shape {{ shape }}\n\n![a path](fig:path)"), RESULT)
+    assert problems == []
+    front, back, extra, card_id = note.fields
+    assert front == "<p>Optimizer Adam?</p>"
+    assert "lr = 0.001, shape (2, 4, 128)" in back
+    assert '<img alt="a path" src="dg-abababababababababab.png"' in back
+    assert extra == "" and card_id == "c1"
+    assert [m.media_name for m in note.media] == ["dg-abababababababababab.png"]
+    assert note.tags == ("t", "deckgen::demo")
+
+
+def test_value_inside_cloze_and_math():
+    note, problems = render_card(card(CardType.CLOZE, text="{{c1::{{ n:, }}}} and \\( \\eta = {{ lr:g }} \\)"),
+                                 RESULT)
+    assert problems == []
+    assert note.fields[0] == '<p>{{c1::1,234,567}} and <span class="arithmatex">\\( \\eta = 0.001 \\)</span></p>'
+
+
+def test_unknown_names_are_located_by_line_and_list_known_names():
+    _, problems = render_card(card(back="ok\n\n{{ nope }}\n![x](fig:gone)"), RESULT)
+    assert [str(p) for p in problems] == [
+        "content/demo/cards.yaml:12: card c1: unknown value 'nope' (known values: lr, n, name, shape)",
+        "content/demo/cards.yaml:13: card c1: unknown figure 'gone' (known figures: path)",
+    ]
+
+
+def test_markdown_does_not_touch_math():
+    html = markdown_to_html(r"Inline \(a_1 * b_2 * c\) and display \[ x_{i} = y_{j} \]")
+    assert r"\(a_1 * b_2 * c\)" in html and r"\[ x_{i} = y_{j} \]" in html
+    assert "<em>" not in html
+
+
+def test_dollar_is_not_math():
+    assert "arithmatex" not in markdown_to_html("costs $5 and $6")
+
+
+def test_code_is_highlighted_with_classes():
+    html = markdown_to_html("```python\nx = torch.zeros(3)\n```")
+    assert '<div class="highlight">' in html and '<span class="n">torch</span>' in html
+
+
+def test_expectations():
+    c = Card(id="c1", type=CardType.BASIC, fields={}, tags=(), covers=(), topic="demo", file="f.yaml", line=1,
+             expects=(Expectation("lr", 5, approx=0.001, rel=0.01), Expectation("shape", 6, equals=[2, 4, 128],
+                                                                                has_equals=True),
+                      Expectation("n", 7, max=100.0), Expectation("ghost", 8, equals=1, has_equals=True)))
+    assert [str(p) for p in check_expectations(c, RESULT.values)] == [
+        "f.yaml:7: card c1: expectation failed: n is 1234567, expected at most 100.0",
+        "f.yaml:8: card c1: expectation names unknown value 'ghost' (known values: lr, n, name, shape)",
+    ]
