@@ -1,0 +1,132 @@
+"""The compute stage: worker processes, results, failures located in the author's code, the cache."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from deckgen.build import BuildOptions, prepare
+from deckgen.project import load_project
+
+CARDS = """\
+cards:
+  - id: c1
+    front: "{{ x:.3f }} and {{ shape }}"
+    back: "![a line](fig:line)"
+"""
+
+COMPUTE = """\
+import torch
+from helper import SCALE
+
+
+def compute(ctx):
+    ctx.value("x", torch.tensor(0.5) * SCALE)
+    ctx.value("shape", torch.zeros(2, 3).shape)
+    ctx.value("rand", torch.rand(1))
+
+    def draw(fig):
+        fig.subplots().plot([0, 1], [0, 1])
+    ctx.figure("line", draw)
+"""
+
+
+def run(root: Path, **kw):
+    project = load_project(root)
+    prepared = prepare(project, BuildOptions(jobs=2, **kw))
+    return prepared
+
+
+def test_values_figures_cache_and_dependencies(make_project):
+    root = make_project({"demo": {"cards": CARDS, "compute": COMPUTE, "helper.py": "SCALE = 2\n"}})
+    first = run(root)
+    assert first.problems == []
+    result = first.results["demo"]
+    assert not result.cached
+    assert result.values["x"] == 1.0 and result.values["shape"] == [2, 3]
+    assert result.figures["line"].path.read_bytes()[:4] == b"\x89PNG"
+    assert first.notes["demo"][0].fields[0] == "<p>1.000 and (2, 3)</p>"
+
+    # Same code, same seed, fresh process: the same values, from the cache.
+    second = run(root)
+    assert second.results["demo"].cached
+    assert second.results["demo"].values == result.values
+
+    # Editing card text never re-runs the computation.
+    cards = root / "content/demo/cards.yaml"
+    cards.write_text(cards.read_text().replace("and", "with"))
+    assert run(root).results["demo"].cached
+
+    # Editing a helper module the code imports does.
+    (root / "content/demo/helper.py").write_text("SCALE = 4\n")
+    third = run(root)
+    assert not third.results["demo"].cached and third.results["demo"].values["x"] == 2.0
+    # Determinism: the seeded random value is identical across fresh runs.
+    assert third.results["demo"].values["rand"] == result.values["rand"]
+    # Figures are named by content: unchanged figure, same file.
+    assert third.results["demo"].figures["line"].sha256 == result.figures["line"].sha256
+
+
+def test_corrupt_cache_entry_is_recomputed(make_project):
+    root = make_project({"demo": {"cards": CARDS, "compute": COMPUTE, "helper.py": "SCALE = 2\n"}})
+    run(root)
+    (entry,) = (root / ".deckgen-cache/results").glob("*.json")
+    entry.write_text(entry.read_text()[:40])
+    again = run(root)
+    assert again.problems == [] and not again.results["demo"].cached
+    # A truncated figure is detected by its hash, too.
+    (png,) = (root / ".deckgen-cache/figures").glob("*.png")
+    png.write_bytes(png.read_bytes()[:100])
+    third = run(root)
+    assert third.problems == [] and not third.results["demo"].cached
+
+
+FAILING = {
+    "raises": ("def compute(ctx):\n    x = 1\n    return x / 0\n",
+               "content/bad/compute.py:3: ZeroDivisionError: division by zero"),
+    "syntax": ("def compute(ctx)\n    pass\n", "content/bad/compute.py:1: SyntaxError: expected ':'"),
+    "nan": ("def compute(ctx):\n    ctx.value('x', float('nan'))\n",
+            "content/bad/compute.py:2: value 'x' is not finite (nan)"),
+    "prints": ("def compute(ctx):\n    print('debug 42')\n",
+               "content/bad/compute.py: computation printed to stdout ('debug 42'); register results with ctx.value()"),
+    "nocompute": ("X = 1\n", "content/bad/compute.py: defines no compute(ctx) function"),
+    "badfigure": ("def compute(ctx):\n    def draw(fig):\n        fig.subplots().plot([1], [1], colour='r')\n"
+                  "    ctx.figure('f', draw)\n",
+                  "content/bad/compute.py:3: AttributeError: Line2D.set() got an unexpected keyword argument 'colour'"),
+}
+
+
+def test_failures_are_located_in_the_authors_code_and_never_cached(make_project):
+    for name, (code, message) in FAILING.items():
+        root = make_project({"bad": {"cards": "cards: []\n", "compute": code}}, name=name)
+        prepared = run(root)
+        assert [str(p) for p in prepared.problems] == [message], name
+        assert not list((root / ".deckgen-cache").glob("results/*.json")), name
+
+
+def test_hanging_computation_times_out(make_project):
+    root = make_project({"slow": {"cards": "cards: []\n",
+                                  "compute": "import time\n\ndef compute(ctx):\n    time.sleep(60)\n"}})
+    prepared = run(root, timeout=3)
+    assert [str(p) for p in prepared.problems] == ["content/slow/compute.py: computation timed out after 3 s"]
+
+
+def test_no_change_rebuild_imports_no_torch(make_project):
+    root = make_project({"demo": {"cards": CARDS, "compute": COMPUTE, "helper.py": "SCALE = 2\n"}})
+    script = (
+        "import sys, json\n"
+        "from deckgen.build import build, BuildOptions\n"
+        "from deckgen.project import load_project\n"
+        "from pathlib import Path\n"
+        f"r = build(load_project(Path({str(root)!r})), BuildOptions())\n"
+        "print(json.dumps({'torch': 'torch' in sys.modules, 'mpl': 'matplotlib' in sys.modules,"
+        " 'cached': r.cached}))\n"
+    )
+    first = json.loads(subprocess.run([sys.executable, "-c", script], check=True, capture_output=True,
+                                      text=True).stdout)
+    assert first == {"torch": False, "mpl": False, "cached": []}  # computed in a worker, not here
+    second = json.loads(subprocess.run([sys.executable, "-c", script], check=True, capture_output=True,
+                                       text=True).stdout)
+    assert second == {"torch": False, "mpl": False, "cached": ["demo"]}
