@@ -71,6 +71,10 @@ def to_plain(value: Any) -> Value:
     if isinstance(value, float):
         return value
     if hasattr(value, "tolist") and callable(value.tolist):  # torch.Tensor, numpy arrays and scalars
+        size = getattr(value, "numel", None)
+        count = size() if callable(size) else getattr(value, "size", None)
+        if count == 1 and hasattr(value, "item"):
+            return to_plain(value.item())  # a one-element tensor or array is a number, whatever its shape
         return to_plain(value.tolist())
     if isinstance(value, list | tuple):  # includes torch.Size
         return [to_plain(v) for v in value]

@@ -45,5 +45,5 @@ def test_stale_and_prune(tmp_path):
 def test_unreadable_manifest_is_a_clear_error(tmp_path):
     path = tmp_path / "manifest.json"
     path.write_text("{ not json")
-    with pytest.raises(DeckgenError, match="manifest.json: manifest is unreadable"):
+    with pytest.raises(DeckgenError, match=r"manifest\.json: manifest is unreadable"):
         Manifest.load(path, "manifest.json")
