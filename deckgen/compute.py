@@ -8,8 +8,12 @@ without harming other topics, and no topic pays the import again).
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
+import sys
 import time
+import types
+from collections.abc import Iterator
 from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
@@ -75,6 +79,22 @@ def _context() -> multiprocessing.context.BaseContext:
     return ctx
 
 
+@contextlib.contextmanager
+def _bare_main() -> Iterator[None]:
+    """Hide the caller's ``__main__`` while starting a worker.
+
+    The fork server (and each process it starts) re-runs the parent's main script unless it is
+    guarded by ``if __name__ == "__main__"``. Workers need nothing from it, and a library user's
+    unguarded script would otherwise recurse into a second build.
+    """
+    saved = sys.modules["__main__"]
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        yield
+    finally:
+        sys.modules["__main__"] = saved
+
+
 def _request(project: Project, topic: Topic) -> worker.Request:
     assert topic.compute_path is not None
     package_dir = str(Path(worker.__file__).resolve().parent)
@@ -97,7 +117,8 @@ def _run_all(project: Project, cache: Cache, todo: list[tuple[Topic, str]], opti
                 parent, child = ctx.Pipe(duplex=False)
                 proc = ctx.Process(target=worker.run, args=(child, _request(project, topic)),
                                    name=f"deckgen-{topic.name}", daemon=True)
-                proc.start()
+                with _bare_main():
+                    proc.start()
                 child.close()
                 running.append(_Running(topic, key, proc, parent, time.monotonic()))
                 progress(topic.name, "started", 0.0)
