@@ -13,14 +13,13 @@ import multiprocessing
 import sys
 import time
 import types
-from collections.abc import Iterator
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
 
 from . import worker
-from .cache import Cache
+from .cache import Cache, atomic_write
 from .errors import Problem
 from .project import Project
 from .records import Topic, TopicResult
@@ -175,4 +174,8 @@ def _finish(project: Project, cache: Cache, r: _Running, outcome: worker.Success
                                 f"computation printed to stdout ({first!r}); register results with ctx.value()"))
         return None
     deps = [Path(d) for d in outcome.deps]
-    return cache.store(r.topic.name, r.key, outcome.values, outcome.figures, deps, project.root, outcome.seconds)
+    result = cache.store(r.topic.name, r.key, outcome.values, outcome.figures, deps, project.root, outcome.seconds)
+    # A browsable copy under readable names, for authors checking their figures without Anki.
+    for name, png in outcome.figures.items():
+        atomic_write(project.figures_dir / r.topic.name / f"{name}.png", png)
+    return result
