@@ -72,8 +72,9 @@ def compute_topics(project: Project, topics: list[Topic], options: ComputeOption
     return results, problems
 
 
-def _context() -> multiprocessing.context.BaseContext:
+def _context() -> multiprocessing.context.ForkServerContext:
     ctx = multiprocessing.get_context("forkserver")
+    assert isinstance(ctx, multiprocessing.context.ForkServerContext)
     ctx.set_forkserver_preload(worker.PRELOAD)
     return ctx
 

@@ -23,6 +23,7 @@ File format::
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -312,7 +313,7 @@ def load_topics(project: Project, selected: list[TopicPaths]) -> tuple[list[Topi
     return topics, problems
 
 
-def check_covers(topics: list[Topic], questions: dict[str, object] | None) -> list[Problem]:
+def check_covers(topics: list[Topic], questions: Mapping[str, object] | None) -> list[Problem]:
     """Every ``covers`` id must name a question; without a questions file, covers cannot be checked."""
     problems = []
     for topic in topics:

@@ -15,6 +15,7 @@ import json
 import math
 import re
 import xml.etree.ElementTree as etree
+from collections.abc import Mapping
 from functools import lru_cache
 
 import markdown
@@ -112,7 +113,7 @@ def render_card(card: Card, result: TopicResult) -> tuple[Note | None, list[Prob
                 tuple(media[k] for k in sorted(media))), []
 
 
-def _known(names: dict[str, object], what: str) -> str:
+def _known(names: Mapping[str, object], what: str) -> str:
     if not names:
         return f" (the topic computes no {what})"
     shown = ", ".join(sorted(names)[:12])

@@ -168,7 +168,7 @@ def _run(request: Request) -> Success | Failure:
             compute(ctx)
             figures: dict[str, bytes] = {}
             for spec_ in ctx.figures.values():
-                with matplotlib.rc_context(STYLE):
+                with matplotlib.rc_context(STYLE):  # type: ignore[arg-type]
                     fig = Figure(figsize=(spec_.width, spec_.height), dpi=DPI, layout="constrained")
                     spec_.draw(fig)
                     if not fig.axes:
