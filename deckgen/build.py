@@ -20,7 +20,7 @@ from .manifest import Manifest
 from .package import NOTE_TYPES, DeckSpec, write_package
 from .project import Project
 from .questions import load_questions
-from .records import Note, Topic, TopicResult
+from .records import Card, CardType, Note, Topic, TopicResult
 from .render import content_hash, render_topic
 
 
@@ -163,10 +163,8 @@ def list_topics(project: Project) -> tuple[list[TopicSummary], list[Problem]]:
     return out, problems
 
 
-def _anki_cards(card: object) -> int:
-    from .records import Card, CardType
-
-    assert isinstance(card, Card)
+def _anki_cards(card: Card) -> int:
+    """How many Anki cards a note makes: two for reversed, one per cloze number."""
     if card.type is CardType.REVERSED:
         return 2
     if card.type is CardType.CLOZE:
