@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .compute import ComputeOptions, Progress, compute_topics
+from .compute import ComputeOptions, Progress, compute_topics, silent
 from .content import check_covers, load_topics
 from .errors import DeckgenError, Problem
 from .manifest import Manifest
@@ -68,11 +68,7 @@ class TopicSummary:
     figures: int
 
 
-def _silent(topic: str, status: str, seconds: float) -> None:
-    pass
-
-
-def prepare(project: Project, options: BuildOptions, progress: Progress = _silent) -> Prepared:
+def prepare(project: Project, options: BuildOptions, progress: Progress = silent) -> Prepared:
     """Load, validate, compute and render the selected topics, collecting every problem."""
     selected = project.select(options.topics)
     topics, problems = load_topics(project, selected)
@@ -117,7 +113,7 @@ def output_path(project: Project, options: BuildOptions, topics: list[Topic]) ->
     return project.build_dir / f"{slug(project.settings.deck)}.apkg"
 
 
-def build(project: Project, options: BuildOptions, progress: Progress = _silent) -> BuildReport:
+def build(project: Project, options: BuildOptions, progress: Progress = silent) -> BuildReport:
     """Build a package. Raises DeckgenError with every problem, leaving any old package as it was."""
     manifest = Manifest.load(project.manifest_path, project.rel(project.manifest_path))
     prepared = prepare(project, options, progress)
@@ -137,7 +133,7 @@ def build(project: Project, options: BuildOptions, progress: Progress = _silent)
     )
 
 
-def check(project: Project, options: BuildOptions, progress: Progress = _silent) -> list[Problem]:
+def check(project: Project, options: BuildOptions, progress: Progress = silent) -> list[Problem]:
     """Every problem in the selected content, including an out-of-date manifest. Writes no package."""
     manifest = Manifest.load(project.manifest_path, project.rel(project.manifest_path))
     prepared = prepare(project, options, progress)

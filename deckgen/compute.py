@@ -43,12 +43,12 @@ class _Running:
     started: float
 
 
-def _silent(topic: str, status: str, seconds: float) -> None:
-    pass
+def silent(topic: str, status: str, seconds: float) -> None:
+    """The default progress callback: report nothing."""
 
 
 def compute_topics(project: Project, topics: list[Topic], options: ComputeOptions,
-                   progress: Progress = _silent) -> tuple[dict[str, TopicResult], list[Problem]]:
+                   progress: Progress = silent) -> tuple[dict[str, TopicResult], list[Problem]]:
     """Results for every topic (empty for topics without code) and the problems of failed runs."""
     cache = Cache(project.cache_dir)
     results: dict[str, TopicResult] = {}

@@ -24,7 +24,7 @@ from markdown.inlinepatterns import InlineProcessor
 from markdown.util import AtomicString
 
 from .errors import Problem
-from .records import FIELDS, Card, CardType, Expectation, Note, Text, Topic, TopicResult
+from .records import FIELDS, Card, Expectation, Note, Text, Topic, TopicResult
 from .refs import REF_RE, Value, format_value, ref_of
 
 MD_EXTENSIONS = ["tables", "sane_lists", "pymdownx.arithmatex", "pymdownx.superfences", "pymdownx.highlight"]
@@ -181,4 +181,4 @@ def content_hash(note: Note, notetype_id: int) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
-__all__ = ["CardType", "check_expectations", "content_hash", "markdown_to_html", "render_card", "render_topic"]
+__all__ = ["check_expectations", "content_hash", "markdown_to_html", "render_card", "render_topic"]
