@@ -84,20 +84,19 @@ def compute(ctx):
     # d/dx of f(f(...f(x))) with n nested applications, at x = 0: the product of the local derivatives.
     n_chain = 10
     ctx.value("n_chain", n_chain)
-    x = torch.tensor(0.0, dtype=torch.float64, requires_grad=True)
-    h = x
-    for _ in range(n_chain):
-        h = torch.sigmoid(h)
-    h.backward()
-    ctx.value("chain_sig_grad", x.grad)
+    def chain_grad(fn, x0):
+        """Autograd derivative of fn applied n_chain times, at x0."""
+        x = torch.tensor(x0, dtype=torch.float64, requires_grad=True)
+        h = x
+        for _ in range(n_chain):
+            h = fn(h)
+        h.backward()
+        return x.grad
+
+    ctx.value("chain_sig_grad", chain_grad(torch.sigmoid, 0.0))
     ctx.value("chain_sig_bound", sig_grads[0] ** n_chain)  # each factor <= 0.25
     # Same chain of ReLUs on a positive input: every local derivative is exactly 1.
-    x = torch.tensor(1.0, dtype=torch.float64, requires_grad=True)
-    h = x
-    for _ in range(n_chain):
-        h = torch.relu(h)
-    h.backward()
-    ctx.value("chain_relu_grad", x.grad)
+    ctx.value("chain_relu_grad", chain_grad(torch.relu, 1.0))
 
     # A 20-layer MLP with each activation and its standard init (Xavier for sigmoid/tanh,
     # He for ReLU). We record the weight-gradient norm of every layer after one backward pass.

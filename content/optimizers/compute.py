@@ -453,13 +453,16 @@ def trajectories(ctx):
     start, steps = [-4.0, 0.5], 50
     bowl_lrs = {"SGD": 0.019, "Momentum": 0.004, "RMSProp": 0.05, "Adam": 0.1}
     mom = 0.9
-    makers = {
-        "SGD": lambda ps: torch.optim.SGD(ps, lr=bowl_lrs["SGD"]),
-        "Momentum": lambda ps: torch.optim.SGD(ps, lr=bowl_lrs["Momentum"], momentum=mom),
-        "RMSProp": lambda ps: torch.optim.RMSprop(ps, lr=bowl_lrs["RMSProp"]),
-        "Adam": lambda ps: torch.optim.Adam(ps, lr=bowl_lrs["Adam"]),
-    }
-    runs = {name: run_path(make, bowl, start, steps) for name, make in makers.items()}
+    def four_optimizers(lrs):
+        """The four optimizers compared in the path figures, each with its own hand-picked lr."""
+        return {
+            "SGD": lambda ps: torch.optim.SGD(ps, lr=lrs["SGD"]),
+            "Momentum": lambda ps: torch.optim.SGD(ps, lr=lrs["Momentum"], momentum=mom),
+            "RMSProp": lambda ps: torch.optim.RMSprop(ps, lr=lrs["RMSProp"]),
+            "Adam": lambda ps: torch.optim.Adam(ps, lr=lrs["Adam"]),
+        }
+
+    runs = {name: run_path(make, bowl, start, steps) for name, make in four_optimizers(bowl_lrs).items()}
     ctx.value("bowl_k", k)
     ctx.value("bowl_start", start)
     ctx.value("bowl_steps", steps)
@@ -512,13 +515,7 @@ def trajectories(ctx):
 
     r_start, r_steps = [-1.5, 2.0], 1000
     r_lrs = {"SGD": 1.5e-3, "Momentum": 1.5e-3, "RMSProp": 1e-2, "Adam": 5e-2}
-    r_makers = {
-        "SGD": lambda ps: torch.optim.SGD(ps, lr=r_lrs["SGD"]),
-        "Momentum": lambda ps: torch.optim.SGD(ps, lr=r_lrs["Momentum"], momentum=mom),
-        "RMSProp": lambda ps: torch.optim.RMSprop(ps, lr=r_lrs["RMSProp"]),
-        "Adam": lambda ps: torch.optim.Adam(ps, lr=r_lrs["Adam"]),
-    }
-    r_runs = {name: run_path(make, rosen, r_start, r_steps) for name, make in r_makers.items()}
+    r_runs = {name: run_path(make, rosen, r_start, r_steps) for name, make in four_optimizers(r_lrs).items()}
     ctx.value("rosen_start", r_start)
     ctx.value("rosen_steps", r_steps)
     for name, lr in r_lrs.items():
