@@ -22,6 +22,7 @@ from .project import Project
 from .questions import load_questions
 from .records import Card, CardType, Note, Topic, TopicResult
 from .render import content_hash, render_topic
+from .syllabus import check_syllabus
 
 
 def default_jobs() -> int:
@@ -134,10 +135,10 @@ def build(project: Project, options: BuildOptions, progress: Progress = silent) 
 
 
 def check(project: Project, options: BuildOptions, progress: Progress = silent) -> list[Problem]:
-    """Every problem in the selected content, including an out-of-date manifest. Writes no package."""
+    """Every problem in the selected content, the syllabus files and the manifest. Writes no package."""
     manifest = Manifest.load(project.manifest_path, project.rel(project.manifest_path))
     prepared = prepare(project, options, progress)
-    problems = list(prepared.problems)
+    problems = list(prepared.problems) + check_syllabus(project)
     if not problems:
         stale = manifest.stale(_hashes(prepared), {t.name for t in prepared.topics})
         if stale:

@@ -5,6 +5,7 @@ User mistakes arrive as DeckgenError and are printed one problem per line, with 
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from collections.abc import Callable
@@ -17,6 +18,7 @@ from . import __version__
 from .build import BuildOptions, build, check, default_jobs, list_topics
 from .errors import DeckgenError, Problem
 from .project import Project, load_project
+from .syllabus import Coverage, coverage
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -133,3 +135,65 @@ def list_cmd(project_dir: Path) -> None:
                f"{sum(s.figures for s in summaries):>7}")
     if problems:
         _fail(problems)
+
+
+@main.command("coverage")
+@project_option
+@click.option("--topic", "topics", multiple=True, metavar="T", help="Only this topic (repeatable).")
+@click.option("--missing", is_flag=True, help="List only the ids that still need a card.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def coverage_cmd(project_dir: Path, topics: tuple[str, ...], missing: bool, as_json: bool) -> None:
+    """Which question ids each topic's cards cover; exit 1 while a core or peripheral id is not."""
+    project = _project(project_dir)
+    try:
+        report = coverage(project, project.select(topics))
+    except DeckgenError as exc:
+        _fail(exc.problems)
+        return
+    if as_json:
+        click.echo(json.dumps(_coverage_json(report), indent=2))
+    else:
+        _print_coverage(report, missing)
+    if not report.complete:
+        sys.exit(1)
+
+
+def _coverage_json(report: Coverage) -> dict[str, Any]:
+    def ids(items: Any) -> list[dict[str, Any]]:
+        return [{"id": i.id, "scope": i.scope, "question": i.question, "covered": i.covered, "cards": list(i.cards)}
+                for i in items]
+
+    covered, required = report.counts()
+    return {
+        "topics": {t.name: {"title": t.title, "ids": ids(t.ids)} for t in report.topics},
+        "unclaimed": ids(report.unclaimed),
+        "skipped": [{"id": qid, "reason": reason} for qid, reason in report.skipped],
+        "covered": covered, "required": required, "complete": report.complete,
+    }
+
+
+def _print_coverage(report: Coverage, missing: bool) -> None:
+    def line(i: Any) -> str:
+        unclaimed = i in report.unclaimed  # missing from the syllabus even when a card covers it
+        mark = "MISS" if unclaimed or (i.required and not i.covered) else ("ok  " if i.covered else "--  ")
+        cards = f"  [{', '.join(i.cards[:3])}{', ...' if len(i.cards) > 3 else ''}]" if i.cards else ""
+        return f"  {mark}  {i.id:<16} {i.scope:<10} {i.question}{cards}"
+
+    for t in report.topics:
+        needed = [i for i in t.ids if i.required]
+        click.echo(f"{t.name} ({t.title}): {sum(i.covered for i in needed)}/{len(needed)} covered")
+        for i in t.ids:
+            if not missing or (i.required and not i.covered):
+                click.echo(line(i))
+    if report.unclaimed:
+        click.echo(f"not in any syllabus ({len(report.unclaimed)}): claim each in content/<topic>/syllabus.yaml, "
+                   "or skip an off-topic one in content/skipped.yaml")
+        for i in report.unclaimed:
+            click.echo(line(i))
+    if report.skipped and not missing:
+        click.echo(f"skipped ({len(report.skipped)}):")
+        for qid, reason in report.skipped:
+            click.echo(f"  --    {qid:<16} {reason}")
+    covered, total = report.counts()
+    status = "complete" if report.complete else f"{len(report.failures)} to do"
+    click.echo(f"{covered}/{total} core and peripheral ids covered; {status}")
