@@ -161,6 +161,9 @@ def _run(request: Request) -> Success | Failure:
             spec = importlib.util.spec_from_file_location(f"deckgen_topic_{request.topic.replace('-', '_')}", path)
             assert spec is not None and spec.loader is not None
             module = importlib.util.module_from_spec(spec)
+            # Registered like an imported module: dataclasses, pickling and inspect.getsource on a
+            # class look their module up in sys.modules. The process is used once, so nothing leaks.
+            sys.modules[spec.name] = module
             spec.loader.exec_module(module)
             compute = getattr(module, "compute", None)
             if not callable(compute):

@@ -130,3 +130,28 @@ def test_no_change_rebuild_imports_no_torch(make_project):
     second = json.loads(subprocess.run([sys.executable, "-c", script], check=True, capture_output=True,
                                        text=True).stdout)
     assert second == {"torch": False, "mpl": False, "cached": ["demo"]}
+
+
+def test_compute_module_behaves_like_an_imported_module(make_project):
+    """Dataclasses and inspect.getsource on a class need the module in sys.modules."""
+    code = '''\
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+
+
+@dataclass
+class Point:
+    x: int
+
+
+def compute(ctx):
+    ctx.value("x", Point(3).x)
+    ctx.value("lines", len(inspect.getsource(Point).splitlines()))
+'''
+    cards = "cards:\n  - id: c1\n    front: '{{ x }}'\n    back: '{{ lines }}'\n"
+    root = make_project({"demo": {"cards": cards, "compute": code}})
+    prepared = run(root)
+    assert prepared.problems == []
+    assert prepared.results["demo"].values == {"x": 3, "lines": 3}
