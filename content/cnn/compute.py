@@ -4,6 +4,7 @@ comes from running nn.Conv2d / nn.MaxPool2d / F.conv2d on real tensors here."""
 import inspect
 import warnings
 
+import matplotlib.patches
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -43,6 +44,8 @@ def conv2d_unfold(x, w, b, stride=1, padding=0):
     return out.view(n, c_out, h_out, w_out)
 
 
+# fmt: off
+# (ruff format would rewrite the slices below as `i : i + kh`, changing the code shown on a card)
 def conv2d_loops(img, ker):  # one channel, stride 1, no padding
     kh, kw = ker.shape
     oh, ow = img.shape[0] - kh + 1, img.shape[1] - kw + 1
@@ -51,6 +54,7 @@ def conv2d_loops(img, ker):  # one channel, stride 1, no padding
         for j in range(ow):
             out[i, j] = (img[i:i + kh, j:j + kw] * ker).sum()
     return out
+# fmt: on
 
 
 def compute(ctx):
@@ -289,8 +293,7 @@ def compute(ctx):
     # ---------------- figures -----------------------------------------------------------------
     def draw_worked(fig):
         axes = fig.subplots(1, 3, gridspec_kw={"width_ratios": [3, 3, 1.4]})
-        panels = [(patch, "input patch", "Blues"), (kernel, "kernel", "Oranges"),
-                  (dot[0, 0], "output", "Greens")]
+        panels = [(patch, "input patch", "Blues"), (kernel, "kernel", "Oranges"), (dot[0, 0], "output", "Greens")]
         for ax, (m, title, cmap) in zip(axes, panels, strict=True):
             ax.imshow(m, cmap=cmap, vmin=0, vmax=max(float(m.max()), 1) * 1.4)
             for (i, j), v in _enum(m):
@@ -320,10 +323,16 @@ def compute(ctx):
 
     # Output size vs kernel size on a 32x32 input, for four padding/stride settings (all run).
     ks = [1, 3, 5, 7, 9, 11]
-    settings = [("valid, stride 1", 0, 1), ("same p=(k-1)/2, stride 1", None, 1),
-                ("valid, stride 2", 0, 2), ("p=(k-1)/2, stride 2", None, 2)]
-    curves = {label: [out_hw(nn.Conv2d(1, 1, k, stride=s, padding=(k - 1) // 2 if p is None else p), n32)
-                      for k in ks] for label, p, s in settings}
+    settings = [
+        ("valid, stride 1", 0, 1),
+        ("same p=(k-1)/2, stride 1", None, 1),
+        ("valid, stride 2", 0, 2),
+        ("p=(k-1)/2, stride 2", None, 2),
+    ]
+    curves = {
+        label: [out_hw(nn.Conv2d(1, 1, k, stride=s, padding=(k - 1) // 2 if p is None else p), n32) for k in ks]
+        for label, p, s in settings
+    }
     ctx.value("chart_valid_k11", curves["valid, stride 1"][-1])
     ctx.value("chart_k_max", ks[-1])
 
@@ -360,7 +369,500 @@ def compute(ctx):
 
     ctx.figure("edge_map", draw_edges, width=6, height=3.0)
 
+    # ---------------- added later: pooling types, heads, Conv1d/2d/3d, CNN vs dense, RF -------
+    # Each helper re-seeds, so its values do not depend on the random draws above.
+    _pooling_types(ctx, fmap)
+    _global_pooling_heads(ctx)
+    _conv_dims(ctx)
+    _cnn_vs_dense(ctx)
+    _receptive_field_growth(ctx)
+
 
 def _enum(m):
     """(row, col), value pairs of a 2-D tensor."""
     return [((i, j), float(m[i, j])) for i in range(m.shape[0]) for j in range(m.shape[1])]
+
+
+# ---------------------------------------------------------------------------------------------
+# Pooling types: max, average, sum, global; what pooling buys.
+# ---------------------------------------------------------------------------------------------
+def _pooling_types(ctx, fmap):
+    """Max vs average vs sum vs global pooling on the same 4x4 map as the max-pooling cards."""
+    torch.manual_seed(0)
+    x = fmap.view(1, 1, 4, 4)
+    mx = F.max_pool2d(x, 2)[0, 0]
+    avg = F.avg_pool2d(x, 2)[0, 0]
+    sum_div = F.avg_pool2d(x, 2, divisor_override=1)[0, 0]  # sum pooling: divide by 1, not by 4
+    sum_lp = F.lp_pool2d(x, 1, 2)[0, 0]  # L1 "power-average" pooling = sum for p = 1
+    gap = F.adaptive_avg_pool2d(x, 1)[0, 0]
+    gmp = F.adaptive_max_pool2d(x, 1)[0, 0]
+    ctx.value("pt_in_tex", bmatrix(fmap))
+    ctx.value("pt_avg_tex", bmatrix_f(avg))
+    ctx.value("pt_avg_flat", avg.flatten())
+    ctx.value("pt_max_flat", mx.flatten())
+    ctx.value("pt_sum_tex", bmatrix(sum_div))
+    ctx.value("pt_sum_flat", sum_div.flatten())
+    ctx.value("pt_window_area", nn.AvgPool2d(2).kernel_size ** 2)
+    ctx.value("pt_sum_vs_avg_maxdiff", (sum_div - 4 * avg).abs().max())
+    ctx.value("pt_sum_lp_maxdiff", (sum_lp - sum_div).abs().max())
+    ctx.value("pt_gap", gap)
+    ctx.value("pt_gmp", gmp)
+
+    # Gradients: average pooling spreads 1/k^2 to every input; max pooling picks one per window.
+    xg = x.clone().requires_grad_(True)
+    F.avg_pool2d(xg, 2).sum().backward()
+    grad_values = set(xg.grad.flatten().tolist())
+    assert len(grad_values) == 1  # every input gets the same share
+    ctx.value("pt_avg_grad_value", grad_values.pop())
+    ctx.value("pt_avg_grad_nonzero", int((xg.grad != 0).sum()))
+    ctx.value("pt_numel", x.numel())
+
+    # A lone strong activation in a 2x2 window: max keeps it, average dilutes it by the area.
+    peak = torch.zeros(1, 1, 2, 2)
+    peak[0, 0, 0, 1] = 1.0
+    ctx.value("pt_peak_max", F.max_pool2d(peak, 2))
+    ctx.value("pt_peak_avg", F.avg_pool2d(peak, 2))
+
+    # Sum pooling scales with the window/map size; average does not (constant map of ones).
+    ctx.value("pt_gs_small", 7)
+    ctx.value("pt_gs_big", 14)
+    for side in (7, 14):
+        ones = torch.ones(1, 1, side, side)
+        ctx.value(f"pt_gsum_{side}", F.avg_pool2d(ones, side, divisor_override=1))
+        ctx.value(f"pt_gavg_{side}", F.adaptive_avg_pool2d(ones, 1))
+
+    # What pooling buys: 4x fewer activations and 4x less work for the next 3x3 conv.
+    c, n = 64, 56
+    conv_next = nn.Conv2d(c, c, 3, padding=1)
+    ctx.value("pb_c", c)
+    ctx.value("pb_k", conv_next.kernel_size[0])
+    before = torch.zeros(1, c, n, n)
+    after = nn.MaxPool2d(2)(before)
+    ctx.value("pb_before_shape", before.shape[1:])
+    ctx.value("pb_after_shape", after.shape[1:])
+    ctx.value("pb_before_numel", before.numel())
+    ctx.value("pb_after_numel", after.numel())
+    ctx.value("pb_next_macs_before", conv_macs(conv_next, before))
+    ctx.value("pb_next_macs_after", conv_macs(conv_next, after))
+    ctx.value("pb_ratio", before.numel() / after.numel())
+
+    # Shift invariance of one 2x2 max pool is only partial: put a lone peak at every position of
+    # an 8x8 map, move it one pixel right, and count how often the pooled map is unchanged.
+    same, total = 0, 0
+    for i in range(8):
+        for j in range(8):
+            a = torch.zeros(1, 1, 8, 8)
+            a[0, 0, i, j] = 1.0
+            b = torch.roll(a, 1, dims=3)  # one pixel right (circularly, so every position counts)
+            same += bool(torch.equal(F.max_pool2d(a, 2), F.max_pool2d(b, 2)))
+            total += 1
+    ctx.value("pb_shift_unchanged_frac", same / total)
+    ctx.value("pb_shift_positions", total)
+
+    # Conv (equivariant) + global average pooling (invariant) = a translation-invariant network.
+    net = nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1, padding_mode="circular"),
+        nn.ReLU(),
+        nn.Conv2d(8, 8, 3, padding=1, padding_mode="circular"),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(8, 4),
+    )
+    img = torch.randn(1, 3, 16, 16)
+    shift = (3, 5)
+    with torch.no_grad():
+        feat = net[:4](img)
+        feat_shifted = net[:4](torch.roll(img, shift, dims=(2, 3)))
+        out = net(img)
+        out_shifted = net(torch.roll(img, shift, dims=(2, 3)))
+    ctx.value("inv_shift", list(shift))
+    ctx.value("inv_feat_maxdiff", (feat - feat_shifted).abs().max())
+    ctx.value("inv_out_maxdiff", (out - out_shifted).abs().max())
+
+    def draw(fig):
+        axes = fig.subplots(1, 3, gridspec_kw={"width_ratios": [2, 2, 1]})
+        panels = [(mx, "2x2 max"), (avg, "2x2 average"), (gap.view(1, 1), "global avg")]
+        for ax, (m, title) in zip(axes, panels, strict=True):
+            grid_with_numbers(ax, m)
+            ax.set_title(title)
+
+    ctx.figure("pool_types", draw, width=5, height=2.4)
+
+
+def conv_macs(conv, x):
+    """Multiply-accumulates of `conv` on input `x`: one C_in*k*k dot product per output value."""
+    with torch.no_grad():
+        y = conv(x)
+    return y.numel() * conv.weight[0].numel()
+
+
+def bmatrix_f(t):
+    """A 2-D tensor as a LaTeX bmatrix, numbers printed with :g (for non-integer results)."""
+    rows = [" & ".join(f"{v:g}" for v in row) for row in t.tolist()]
+    return r"\begin{bmatrix} " + r" \\ ".join(rows) + r" \end{bmatrix}"
+
+
+def grid_with_numbers(ax, m):
+    """Draw a matrix as a grid of tinted cells with its values written in them (no fixed colours)."""
+    rows, cols = m.shape
+    for (i, j), v in _enum(m):
+        ax.add_patch(matplotlib.patches.Rectangle((j - 0.45, i - 0.45), 0.9, 0.9, color="C0", alpha=0.25))
+        ax.text(j, i, f"{v:g}", ha="center", va="center", fontsize=14)
+    ax.set_xlim(-0.5, cols - 0.5)
+    ax.set_ylim(rows - 0.5, -0.5)
+    ax.set_aspect("equal")
+    ax.axis("off")
+
+
+# ---------------------------------------------------------------------------------------------
+# Classifier heads: flatten + fully connected layers vs global average pooling.
+# ---------------------------------------------------------------------------------------------
+def vgg16(device="meta"):
+    """VGG-16 (configuration D, 1000 classes) built from its layer list, on the meta device."""
+    cfg = [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"]
+    layers, c = [], 3
+    for v in cfg:
+        if v == "M":
+            layers.append(nn.MaxPool2d(2))
+        else:
+            layers += [nn.Conv2d(c, v, 3, padding=1, device=device), nn.ReLU()]
+            c = v
+    features = nn.Sequential(*layers)
+    classifier = nn.Sequential(
+        nn.Flatten(),
+        nn.Linear(512 * 7 * 7, 4096, device=device),
+        nn.ReLU(),
+        nn.Linear(4096, 4096, device=device),
+        nn.ReLU(),
+        nn.Linear(4096, 1000, device=device),
+    )
+    return features, classifier
+
+
+def _global_pooling_heads(ctx):
+    torch.manual_seed(0)
+    c, side, classes = 512, 7, 10
+    fmaps = torch.randn(2, c, side, side)
+    gap = nn.AdaptiveAvgPool2d(1)
+    ctx.value("gh_in_shape", fmaps.shape)
+    ctx.value("gh_map_shape", fmaps.shape[1:])
+    ctx.value("gh_c", c)
+    ctx.value("gh_side", side)
+    ctx.value("gh_gap_shape", gap(fmaps).shape)
+    ctx.value("gh_gap_mean_maxdiff", (gap(fmaps).flatten(1) - fmaps.mean(dim=(2, 3))).abs().max())
+
+    flat_head = nn.Sequential(nn.Flatten(), nn.Linear(c * side * side, classes))
+    gap_head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c, classes))
+    ctx.value("gh_classes", classes)
+    ctx.value("gh_flat_params", n_params(flat_head))
+    ctx.value("gh_gap_params", n_params(gap_head))
+    ctx.value("gh_ratio", n_params(flat_head) / n_params(gap_head))
+    ctx.value("gh_hw", side * side)
+
+    # A different input resolution gives a different map size: the flatten head breaks.
+    other = 9
+    bigger = torch.randn(2, c, other, other)
+    ctx.value("gh_other_side", other)
+    with torch.no_grad():
+        ctx.value("gh_gap_other_shape", gap_head(bigger).shape)
+        try:
+            flat_head(bigger)
+            ctx.value("gh_flat_other_error", "none")
+        except RuntimeError as e:
+            ctx.value("gh_flat_other_error", type(e).__name__)
+
+    # VGG-16 (flatten + three FC layers) vs a ResNet-style head (GAP + one Linear).
+    features, classifier = vgg16()
+    conv_p, fc_p = n_params(features), n_params(classifier)
+    ctx.value("vgg_total", conv_p + fc_p)
+    ctx.value("vgg_fc", fc_p)
+    ctx.value("vgg_conv", conv_p)
+    ctx.value("vgg_fc_frac", fc_p / (conv_p + fc_p))
+    ctx.value("vgg_fc1", n_params(classifier[1]))
+    ctx.value("resnet_head", n_params(nn.Linear(512, 1000, device="meta")))
+
+
+# ---------------------------------------------------------------------------------------------
+# Conv1d / Conv2d / Conv3d: shapes and parameters from real modules.
+# ---------------------------------------------------------------------------------------------
+def _conv_dims(ctx):
+    torch.manual_seed(0)
+    # Conv1d on text: 8 sentences, 20 tokens, 50-d embeddings. Embedding dim = channels.
+    n, t, e = 8, 20, 50
+    emb = torch.randn(n, t, e)  # what an nn.Embedding returns: (N, L, E)
+    c1 = nn.Conv1d(e, 64, 3, padding=1)
+    with torch.no_grad():
+        y1 = c1(emb.transpose(1, 2))
+    ctx.value("c1_batch", n)
+    ctx.value("c1_tokens", t)
+    ctx.value("c1_emb", e)
+    ctx.value("c1_cout", c1.out_channels)
+    ctx.value("c1_k", c1.kernel_size[0])
+    ctx.value("c1_emb_shape", emb.shape)
+    ctx.value("c1_in_shape", emb.transpose(1, 2).shape)
+    ctx.value("c1_w_shape", c1.weight.shape)
+    ctx.value("c1_out_shape", y1.shape)
+    ctx.value("c1_params", n_params(c1))
+    try:
+        c1(emb)  # forgetting the transpose: 20 "channels" where 50 are expected
+        ctx.value("c1_no_transpose_error", "none")
+    except RuntimeError as err:
+        ctx.value("c1_no_transpose_error", type(err).__name__)
+
+    # Conv3d on a video clip (2 clips, RGB, 16 frames, 112x112), shapes on the meta device.
+    c3 = nn.Conv3d(3, 64, 3, padding=1, device="meta")
+    clip = torch.empty(2, 3, 16, 112, 112, device="meta")
+    ctx.value("c3_in_shape", clip.shape)
+    ctx.value("c3_cin", c3.in_channels)
+    ctx.value("c3_cout", c3.out_channels)
+    ctx.value("c3_k", c3.kernel_size[0])
+    ctx.value("c3_w_shape", c3.weight.shape)
+    ctx.value("c3_out_shape", c3(clip).shape)
+    c3s = nn.Conv3d(3, 64, 3, stride=(1, 2, 2), padding=1, device="meta")
+    ctx.value("c3_stride", c3s.stride)
+    ctx.value("c3_s122_out_shape", c3s(clip).shape)
+
+    # Conv2d on an RGB image: the kernel spans all 3 channels but slides over 2 dims only.
+    c2 = nn.Conv2d(3, 64, 3, padding=1)
+    with torch.no_grad():
+        y2 = c2(torch.zeros(2, 3, 32, 32))
+    ctx.value("c2_in_shape", torch.Size([2, 3, 32, 32]))
+    ctx.value("c2_w_shape", c2.weight.shape)
+    ctx.value("c2_out_shape", y2.shape)
+
+    # Same channels and kernel, d = 1, 2, 3: the weights grow as k^d.
+    cin, cout, k = 16, 32, 3
+    ctx.value("cd_cin", cin)
+    ctx.value("cd_cout", cout)
+    ctx.value("cd_k", k)
+    for d, cls in [(1, nn.Conv1d), (2, nn.Conv2d), (3, nn.Conv3d)]:
+        m = cls(cin, cout, k)
+        ctx.value(f"cd_params_{d}d", n_params(m))
+        ctx.value(f"cd_formula_{d}d", cout * cin * k**d + cout)
+
+    # Conv1d is Conv2d with a height-1 kernel on a height-1 input.
+    conv1 = nn.Conv1d(4, 6, 5)
+    conv2 = nn.Conv2d(4, 6, (1, 5))
+    with torch.no_grad():
+        conv2.weight.copy_(conv1.weight.unsqueeze(2))
+        conv2.bias.copy_(conv1.bias)
+        s = torch.randn(3, 4, 30)
+        ctx.value("c1_as_c2_maxdiff", (conv1(s) - conv2(s.unsqueeze(2)).squeeze(2)).abs().max())
+
+
+# ---------------------------------------------------------------------------------------------
+# CNN vs dense network (MLP) on the same images.
+# ---------------------------------------------------------------------------------------------
+def small_cnn():
+    """A typical small CIFAR-size CNN: three conv blocks, global average pooling, one Linear."""
+    return nn.Sequential(
+        nn.Conv2d(3, 32, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(32, 64, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(64, 64, 3, padding=1),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(64, 10),
+    )
+
+
+def small_mlp():
+    """A typical small dense network on the flattened 32x32x3 image."""
+    return nn.Sequential(
+        nn.Flatten(), nn.Linear(3 * 32 * 32, 512), nn.ReLU(), nn.Linear(512, 512), nn.ReLU(), nn.Linear(512, 10)
+    )
+
+
+def macs(model, x):
+    """Multiply-accumulates of all Conv2d and Linear layers of `model` on input `x` (forward hooks)."""
+    total = [0]
+
+    def hook(mod, inp, out):
+        per_output = mod.weight[0].numel()  # C_in*k*k for a conv, in_features for a Linear
+        total[0] += out.numel() * per_output
+
+    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, nn.Conv2d | nn.Linear)]
+    with torch.no_grad():
+        model(x)
+    for h in handles:
+        h.remove()
+    return total[0]
+
+
+def placed_patterns(n, cols, side, gen):
+    """n images (side x side) with a 3x3 cross (label 0) or ring (label 1) at a random row and a
+    column drawn from `cols`, plus a little noise."""
+    pats = torch.tensor([[[0.0, 1, 0], [1, 1, 1], [0, 1, 0]], [[1.0, 1, 1], [1, 0, 1], [1, 1, 1]]])
+    y = torch.randint(0, 2, (n,), generator=gen)
+    r = torch.randint(0, side - 2, (n,), generator=gen)
+    c = torch.tensor(cols)[torch.randint(0, len(cols), (n,), generator=gen)]
+    x = torch.zeros(n, 1, side, side)
+    for i in range(n):
+        x[i, 0, r[i] : r[i] + 3, c[i] : c[i] + 3] = pats[y[i]]
+    return x + 0.1 * torch.randn(x.shape, generator=gen), y
+
+
+def train_eval(model, x_tr, y_tr, x_te, y_te, steps, gen):
+    """Adam on minibatches of 32; returns (train accuracy, test accuracy)."""
+    opt = torch.optim.Adam(model.parameters(), lr=2e-2)
+    for _ in range(steps):
+        idx = torch.randint(0, len(x_tr), (32,), generator=gen)
+        loss = F.cross_entropy(model(x_tr[idx]), y_tr[idx])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    with torch.no_grad():
+        return [(model(x).argmax(1) == y).float().mean().item() for x, y in [(x_tr, y_tr), (x_te, y_te)]]
+
+
+def _cnn_vs_dense(ctx):
+    torch.manual_seed(0)
+    cnn, mlp = small_cnn(), small_mlp()
+    x = torch.zeros(1, 3, 32, 32)
+    ctx.value("cvd_in_shape", x.shape[1:])
+    ctx.value("cvd_in_features", mlp[1].in_features)
+    ctx.value("cvd_mlp_hidden", mlp[1].out_features)
+    ctx.value("cvd_classes", mlp[-1].out_features)
+    ctx.value("cvd_k", cnn[0].kernel_size[0])
+    ctx.value("cvd_cnn_channels", [3] + [m.out_channels for m in cnn if isinstance(m, nn.Conv2d)])
+    ctx.value("cvd_cnn_params", n_params(cnn))
+    ctx.value("cvd_mlp_params", n_params(mlp))
+    ctx.value("cvd_param_ratio", n_params(mlp) / n_params(cnn))
+    ctx.value("cvd_cnn_macs", macs(cnn, x))
+    ctx.value("cvd_mlp_macs", macs(mlp, x))
+    ctx.value("cvd_macs_ratio", macs(cnn, x) / macs(mlp, x))
+    ctx.value("cvd_mlp_first", n_params(mlp[1]))
+
+    # The first dense layer grows with the image; a conv layer does not.
+    hidden = 1000
+    ctx.value("cvd_small_shape", torch.Size([3, 32, 32]))
+    ctx.value("cvd_big_shape", torch.Size([3, 224, 224]))
+    for side in (32, 224):
+        ctx.value(f"cvd_dense_first_{side}", n_params(nn.Linear(3 * side * side, hidden, device="meta")))
+    ctx.value("cvd_hidden", hidden)
+    stem = nn.Conv2d(3, 64, 7, stride=2, padding=3)  # a ResNet-style first layer
+    ctx.value("cvd_conv_first", n_params(stem))
+    ctx.value("cvd_stem_k", stem.kernel_size[0])
+    ctx.value("cvd_stem_cout", stem.out_channels)
+
+    # Translation generalization: train where the pattern sits in the left columns, test on
+    # the right columns it never occupied in training.
+    gen = torch.Generator().manual_seed(0)
+    side = 12
+    left, right = list(range(0, 4)), list(range(side - 6, side - 2))
+    x_tr, y_tr = placed_patterns(256, left, side, gen)
+    x_te, y_te = placed_patterns(512, right, side, gen)
+    conv_net = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.AdaptiveMaxPool2d(1), nn.Flatten(), nn.Linear(4, 2))
+    dense_net = nn.Sequential(nn.Flatten(), nn.Linear(side * side, 64), nn.ReLU(), nn.Linear(64, 2))
+    steps = 100
+    ctx.value("tg_side", side)
+    ctx.value("tg_pattern", 3)  # the patterns are 3x3
+    ctx.value("tg_n_train", len(x_tr))
+    ctx.value("tg_steps", steps)
+    ctx.value("tg_train_cols", f"{left[0]}–{left[-1] + 2}")  # columns covered by the 3x3 pattern
+    ctx.value("tg_test_cols", f"{right[0]}–{right[-1] + 2}")
+    ctx.value("tg_cnn_params", n_params(conv_net))
+    ctx.value("tg_mlp_params", n_params(dense_net))
+    tr, te = train_eval(conv_net, x_tr, y_tr, x_te, y_te, steps, gen)
+    ctx.value("tg_cnn_train_acc", tr)
+    ctx.value("tg_cnn_test_acc", te)
+    tr, te = train_eval(dense_net, x_tr, y_tr, x_te, y_te, steps, gen)
+    ctx.value("tg_mlp_train_acc", tr)
+    ctx.value("tg_mlp_test_acc", te)
+
+
+# ---------------------------------------------------------------------------------------------
+# Receptive field growth with stride and dilation, measured with autograd.
+# ---------------------------------------------------------------------------------------------
+def rf_measured(layers, n=129):
+    """Side of the input window that the centre output of `layers` depends on (autograd)."""
+    x = torch.zeros(1, 1, n, n, requires_grad=True)
+    y = layers(x)
+    c = y.shape[-1] // 2
+    y[0, 0, c, c].backward()
+    rows = (x.grad[0, 0] != 0).any(dim=1).nonzero().flatten()
+    return int(rows[-1] - rows[0] + 1), int((x.grad != 0).sum()), y.shape[-1]
+
+
+def rf_formula(ks, strides, dilations):
+    """r = 1 + sum_l (k_l - 1) * d_l * (product of the strides of the layers before l)."""
+    r, jump = 1, 1
+    for k, s, d in zip(ks, strides, dilations, strict=True):
+        r += (k - 1) * d * jump
+        jump *= s
+    return r
+
+
+def rf_terms(ks, strides, dilations):
+    """The receptive-field sum written out, e.g. '1 + 2·1 + 2·2 + 2·4' (each (k-1)·d times the jump)."""
+    terms, jump = ["1"], 1
+    for k, s, d in zip(ks, strides, dilations, strict=True):
+        terms.append(f"{(k - 1) * d}·{jump}")
+        jump *= s
+    return " + ".join(terms)
+
+
+def ones_conv3(stride=1, dilation=1):
+    """A single-channel 3x3 conv with all-ones weights (positive: no gradient cancels out)."""
+    conv = nn.Conv2d(1, 1, 3, stride=stride, dilation=dilation, bias=False)
+    nn.init.constant_(conv.weight, 1.0)
+    return conv
+
+
+def _receptive_field_growth(ctx):
+    depths = list(range(1, 7))
+    schemes = {
+        "stride 1": lambda i: (1, 1),
+        "stride 2": lambda i: (2, 1),
+        "dilation 1, 2, 4, ...": lambda i: (1, 2**i),
+    }
+    curves, outs, matches = {}, {}, True
+    for name, sd in schemes.items():
+        curves[name], outs[name] = [], []
+        for depth in depths:
+            params = [sd(i) for i in range(depth)]
+            layers = nn.Sequential(*[ones_conv3(s, d) for s, d in params])
+            side, count, out_side = rf_measured(layers)
+            matches &= side == rf_formula([3] * depth, [s for s, _ in params], [d for _, d in params])
+            matches &= count == side * side  # a full square: no holes
+            curves[name].append(side)
+            outs[name].append(out_side)
+    ctx.value("rfg_formula_matches", matches)
+    ctx.value("rfg_n", 129)  # rf_measured's default input side
+    ctx.value("rfg_depth_max", depths[-1])
+    ctx.value("rfg_s1_3", curves["stride 1"][2])
+    ctx.value("rfg_s2_3", curves["stride 2"][2])
+    ctx.value("rfg_dil_3", curves["dilation 1, 2, 4, ..."][2])
+    ctx.value("rfg_s1_max", curves["stride 1"][-1])
+    ctx.value("rfg_s2_max", curves["stride 2"][-1])
+    ctx.value("rfg_dil_max", curves["dilation 1, 2, 4, ..."][-1])
+    ctx.value("rfg_s2_out_3", outs["stride 2"][2])
+    ctx.value("rfg_dil_out_3", outs["dilation 1, 2, 4, ..."][2])
+    ctx.value("rfg_dils3", [schemes["dilation 1, 2, 4, ..."](i)[1] for i in range(3)])
+    ctx.value("rfg_s2_sum_str", rf_terms([3] * 3, [2] * 3, [1] * 3))
+    ctx.value("rfg_s", schemes["stride 2"](0)[0])
+    # One dilated 3x3 conv: 9 weights spread over a 5x5 window.
+    dilated = ones_conv3(dilation=2)
+    side, count, _ = rf_measured(nn.Sequential(dilated), n=11)
+    ctx.value("rfg_dil2_side", side)
+    ctx.value("rfg_dil2_taps", count)
+    ctx.value("rfg_dil2", dilated.dilation[0])
+    ctx.value("rfg_k", dilated.kernel_size[0])
+
+    def draw(fig):
+        ax = fig.subplots()
+        for (name, ys), marker, ls in zip(curves.items(), "osv", ["-", "-", "--"], strict=True):
+            ax.plot(depths, ys, marker=marker, linestyle=ls, label=name)
+        ax.set_yscale("log", base=2)
+        ax.set_yticks([3, 7, 15, 31, 63, 127], labels=["3", "7", "15", "31", "63", "127"])
+        ax.set_xlabel("number of 3x3 conv layers")
+        ax.set_ylabel("receptive field side (px)")
+        ax.set_title("Receptive field vs depth")
+        ax.legend(fontsize=9)
+
+    ctx.figure("rf_growth", draw, width=4.2, height=3.0)
