@@ -40,9 +40,18 @@ class Ref:
 
 
 def find_refs(text: str) -> Iterator[Ref]:
-    """Every value and figure reference in ``text``, in order of appearance."""
+    """Every value and figure reference in ``text``, in order of appearance.
+
+    A figure's alt text may itself use values (``![loss for lr {{ lr:g }}](fig:curve)``); those
+    are reported too, after the figure.
+    """
     for m in REF_RE.finditer(text):
         yield ref_of(m)
+        if m.group("fig") is not None:
+            start = m.start("alt")
+            for vm in VALUE_RE.finditer(m.group("alt")):
+                ref = ref_of(vm)
+                yield Ref(ref.kind, ref.name, ref.spec, start + ref.offset)
 
 
 def ref_of(m: re.Match[str]) -> Ref:

@@ -25,7 +25,7 @@ from markdown.util import AtomicString
 
 from .errors import Problem
 from .records import FIELDS, Card, Expectation, Note, Text, Topic, TopicResult
-from .refs import REF_RE, Value, format_value, ref_of
+from .refs import REF_RE, VALUE_RE, Value, format_value, ref_of
 
 MD_EXTENSIONS = ["tables", "sane_lists", "pymdownx.arithmatex", "pymdownx.superfences", "pymdownx.highlight"]
 MD_CONFIG = {
@@ -85,16 +85,19 @@ def render_card(card: Card, result: TopicResult) -> tuple[Note | None, list[Prob
 
     html: dict[str, str] = {}
     for fname, text in card.fields.items():
-        def substitute(m: re.Match[str], text: Text = text) -> str:
+        def substitute(m: re.Match[str], text: Text = text, base: int = 0) -> str:
             ref = ref_of(m)
-            line = text.line_of(ref.offset)
+            line = text.line_of(base + ref.offset)
             if ref.kind == "figure":
                 fig = result.figures.get(ref.name)
                 if fig is None:
                     fail(line, f"unknown figure {ref.name!r}{_known(result.figures, 'figures')}")
                     return ""
                 media[fig.media_name] = fig
-                return f"![{ref.spec}]({fig.media_name})"
+                # Values in the alt text are filled in too, located at their own line.
+                alt_start = m.start("alt")
+                alt = VALUE_RE.sub(lambda vm: substitute(vm, text, base + alt_start), ref.spec)
+                return f"![{alt}]({fig.media_name})"
             if ref.name not in result.values:
                 fail(line, f"unknown value {ref.name!r}{_known(result.values, 'values')}")
                 return ""

@@ -90,3 +90,13 @@ def test_expectations():
         "f.yaml:7: card c1: expectation failed: n is 1234567, expected at most 100.0",
         "f.yaml:8: card c1: expectation names unknown value 'ghost' (known values: lr, n, name, shape)",
     ]
+
+
+def test_values_inside_figure_alt_text_are_filled_in_and_located():
+    note, problems = render_card(card(back="![path for lr {{ lr:g }}](fig:path)"), RESULT)
+    assert problems == []
+    assert '<img alt="path for lr 0.001" src="dg-abababababababababab.png"' in note.fields[1]
+    assert [r.name for _, r, _ in card(back="![a {{ lr }}](fig:path)").refs()] == ["path", "lr"]
+    _, problems = render_card(card(back="text\n![lr {{ nope }}](fig:path)"), RESULT)
+    assert [str(p) for p in problems] == [
+        "content/demo/cards.yaml:11: card c1: unknown value 'nope' (known values: lr, n, name, shape)"]
