@@ -197,3 +197,158 @@ def _print_coverage(report: Coverage, missing: bool) -> None:
     covered, total = report.counts()
     status = "complete" if report.complete else f"{len(report.failures)} to do"
     click.echo(f"{covered}/{total} core and peripheral ids covered; {status}")
+
+
+@main.command("fit")
+@click.argument("source", type=click.Path(path_type=Path))
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the fitted parameters here (JSON, for `deckgen plan --params`).")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def fit_cmd(source: Path, out: Path | None, as_json: bool) -> None:
+    """Fit FSRS memory parameters to a collection or a review-log CSV; report held-out log loss and RMSE."""
+    from .memory import fit, save_params
+    from .reviews import read_collection, read_csv
+
+    shown = str(source)
+    try:
+        if source.suffix.lower() == ".csv":
+            report = fit(read_csv(source, shown), shown)
+        else:
+            data = read_collection(source, shown)
+            report = fit(data.reviews, shown, data.rollover_hours, data.utc_offset_minutes)
+        if out is not None:
+            save_params(report, out)
+    except DeckgenError as exc:
+        _fail(exc.problems)
+        return
+    if as_json:
+        click.echo(json.dumps({
+            "params": list(report.params),
+            "log_loss": {"default": report.default.log_loss, "fitted": report.fitted.log_loss},
+            "rmse_bins": {"default": report.default.rmse_bins, "fitted": report.fitted.rmse_bins},
+            "reviews": report.reviews, "train_items": report.train_items, "test_items": report.test_items,
+            "split_time": report.split_time.isoformat(),
+        }, indent=2))
+        return
+    click.echo(f"{report.reviews} reviews: trained on {report.train_items} later-day reviews, "
+               f"tested on the last {report.test_items} (from {report.split_time:%Y-%m-%d %H:%M} UTC); "
+               f"fit took {report.seconds:.2f} s")
+    click.echo(f"{'held-out':<10} {'log loss':>9} {'RMSE(bins)':>11}")
+    click.echo(f"{'default':<10} {report.default.log_loss:>9.4f} {report.default.rmse_bins:>11.4f}")
+    click.echo(f"{'fitted':<10} {report.fitted.log_loss:>9.4f} {report.fitted.rmse_bins:>11.4f}")
+    if report.fitted.log_loss >= report.default.log_loss:
+        click.echo("note: the fitted parameters do not beat the defaults on held-out reviews; keep the defaults")
+    if out is not None:
+        click.echo(f"wrote {out}")
+
+
+@main.command("plan")
+@project_option
+@click.option("--until", "until", required=True, type=click.DateTime(formats=["%Y-%m-%d"]),
+              help="The interview date (YYYY-MM-DD).")
+@click.option("--topic", "topics", multiple=True, metavar="T", help="Only this topic's cards (repeatable).")
+@click.option("--retention", type=float, default=0.9, show_default=True,
+              help="Target recall on the date (also the desired retention for scheduling).")
+@click.option("--minutes-per-day", type=float, default=30.0, show_default=True, help="Daily time budget.")
+@click.option("--params", "params_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="FSRS parameters from `deckgen fit --out` (default: FSRS-6 defaults).")
+@click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write a figure: new and review cards per day, predicted recall.")
+@click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
+@click.option("--today", type=click.DateTime(formats=["%Y-%m-%d"]), default=None, hidden=True)
+def plan_cmd(project_dir: Path, until: Any, topics: tuple[str, ...], retention: float, minutes_per_day: float,
+             params_file: Path | None, plot: Path | None, as_json: bool, today: Any) -> None:
+    """Recommend new cards per day so the deck is learned and recalled on an interview date."""
+    import datetime as dt
+
+    from .memory import DEFAULT_PARAMETERS, load_params
+    from .plan import PlanOptions, plan
+
+    project = _project(project_dir)
+    try:
+        summaries, problems = list_topics(project)
+        if problems:
+            raise DeckgenError(problems)
+        chosen = {t.name for t in project.select(topics)}
+        cards = sum(s.cards for s in summaries if s.name in chosen)
+        params = load_params(params_file, str(params_file)) if params_file else DEFAULT_PARAMETERS
+        start = today.date() if today else dt.date.today()
+        result = plan(PlanOptions(cards, start, until.date(), retention, minutes_per_day, params))
+        if plot is not None:
+            from .plan import write_figure
+
+            write_figure(result, plot)
+    except DeckgenError as exc:
+        _fail(exc.problems)
+        return
+    if as_json:
+        click.echo(json.dumps({
+            "new_per_day": result.new_per_day, "predicted_recall": result.predicted_recall,
+            "reachable": result.reachable, "cards": cards, "minutes_per_day": minutes_per_day,
+            "daily": [{"date": d.date.isoformat(), "new": d.new, "reviews": d.reviews,
+                       "minutes": round(d.minutes, 2), "recall": d.recall} for d in result.days],
+        }, indent=2))
+        return
+    span = (result.options.until - result.options.today).days
+    click.echo(f"{cards} cards, {span} days until {result.options.until}, budget {minutes_per_day:g} min/day, "
+               f"target recall {retention:.0%}")
+    if result.reachable:
+        click.echo(f"plan: {result.new_per_day} new cards per day; predicted recall on the day "
+                   f"{result.predicted_recall:.1%}; busiest day {result.peak_minutes:.0f} min")
+    else:
+        learned = sum(d.new for d in result.days)
+        click.echo(f"out of reach: the target needs more than {minutes_per_day:g} min/day.")
+        click.echo(f"best within the budget: {result.new_per_day} new cards per day, {min(learned, cards)} of "
+                   f"{cards} cards learned, predicted recall {result.predicted_recall:.1%}")
+    weeks = [result.days[i:i + 7] for i in range(0, len(result.days), 7)]
+    click.echo(f"{'week of':<11} {'new':>5} {'reviews':>8} {'min/day':>8} {'recall':>7}")
+    for week in weeks:
+        click.echo(f"{week[0].date.isoformat():<11} {sum(d.new for d in week):>5} {sum(d.reviews for d in week):>8} "
+                   f"{sum(d.minutes for d in week) / len(week):>8.0f} {week[-1].recall:>7.1%}")
+    if plot is not None:
+        click.echo(f"wrote {plot}")
+
+
+@main.command("stats")
+@project_option
+@click.argument("collection", type=click.Path(path_type=Path))
+@click.option("--plot-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Write retention, review-history and forgetting-curve figures here.")
+@click.option("--limit", type=click.IntRange(min=1), default=10, show_default=True, help="Weakest cards to list.")
+@click.option("--json", "as_json", is_flag=True, help="Print the statistics as JSON.")
+def stats_cmd(project_dir: Path, collection: Path, plot_dir: Path | None, limit: int, as_json: bool) -> None:
+    """Per-topic results from an Anki collection (read from a copy) and the weakest cards' sources."""
+    from .reviews import read_collection
+    from .stats import collect, write_plots
+
+    project = _project(project_dir)
+    try:
+        stats = collect(project, read_collection(collection, str(collection)), limit)
+        plots = write_plots(stats, plot_dir) if plot_dir is not None else []
+    except DeckgenError as exc:
+        _fail(exc.problems)
+        return
+    if as_json:
+        click.echo(json.dumps({
+            "topics": {t.name: {"title": t.title, "cards": t.cards, "studied": t.studied, "reviews": t.reviews,
+                                "review_answers": t.review_answers, "retention": t.retention, "lapses": t.lapses}
+                       for t in stats.topics},
+            "weakest": [{"id": w.id, "topic": w.topic, "file": w.file, "line": w.line, "lapses": w.lapses,
+                         "again": w.again, "reviews": w.reviews, "retention": w.retention} for w in stats.weakest],
+            "reviews": stats.reviews, "other_cards": stats.other_cards,
+        }, indent=2))
+        return
+    if not stats.topics:
+        click.echo(f"no cards of this deck in {collection} ({stats.other_cards} other cards)")
+        return
+    width = max(len(t.name) for t in stats.topics)
+    click.echo(f"{'topic':<{width}}  {'cards':>5}  {'studied':>7}  {'reviews':>7}  {'retention':>9}  {'lapses':>6}")
+    for t in stats.topics:
+        ret = f"{t.retention:.0%} ({t.review_answers})" if t.retention is not None else "-"
+        click.echo(f"{t.name:<{width}}  {t.cards:>5}  {t.studied:>7}  {t.reviews:>7}  {ret:>9}  {t.lapses:>6}")
+    if stats.weakest:
+        click.echo("weakest cards (rewrite or split them):")
+        for w in stats.weakest:
+            click.echo(f"  {w.file}:{w.line}: card {w.id}: {w.lapses} lapses, {w.again} Again in {w.reviews} answers")
+    for p in plots:
+        click.echo(f"wrote {p}")
