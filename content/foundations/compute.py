@@ -9,8 +9,7 @@ Sections (in card order):
   6. Fully connected layers, and the "5 inputs, 3 hidden, 1 output" net as an nn.Module subclass, trained.
 """
 
-import ast
-from pathlib import Path
+import inspect
 
 import torch
 import torch.nn.functional as F
@@ -20,16 +19,6 @@ from torch import nn
 def n_params(module):
     """Number of trainable values, read from module.parameters()."""
     return sum(p.numel() for p in module.parameters())
-
-
-def class_source(cls):
-    """Source text of a class defined in this file, as shown on a card.
-
-    (inspect.getsource needs the module in sys.modules, and deckgen loads compute.py without registering it.)
-    """
-    text = Path(__file__).read_text()
-    node = next(n for n in ast.parse(text).body if isinstance(n, ast.ClassDef) and n.name == cls.__name__)
-    return ast.get_source_segment(text, node)
 
 
 def tex_sci(v):
@@ -46,7 +35,7 @@ def tex(t, fmt="g"):
 
 
 # ---------------------------------------------------------------------------------------------
-# Modules shown on cards verbatim (class_source): the code a learner reads is the code that ran.
+# Modules shown on cards verbatim (inspect.getsource): the code a learner reads is the code that ran.
 # ---------------------------------------------------------------------------------------------
 class Net(nn.Module):
     def __init__(self, n_in=5, n_hidden=3, n_out=1):
@@ -281,7 +270,7 @@ def weights_and_bias(ctx):
     ctx.value("sb_params_shared", shared)
     ctx.value("sb_saved", per_unit - shared)
     ctx.value("sb_saved_frac", (per_unit - shared) / per_unit)
-    ctx.value("sb_src", class_source(SharedBiasLinear))
+    ctx.value("sb_src", inspect.getsource(SharedBiasLinear).strip())
 
     # The shared bias trains normally: its gradient is the sum of the per-unit bias gradients.
     torch.manual_seed(0)
@@ -525,7 +514,7 @@ def layers_and_module(ctx):
     # The source's example: 5 inputs, 3 hidden units, 1 output.
     torch.manual_seed(0)
     model = Net()
-    ctx.value("net_src", class_source(Net))
+    ctx.value("net_src", inspect.getsource(Net).strip())
     ctx.value("net_in", model.fc1.in_features)
     ctx.value("net_hidden", model.fc1.out_features)
     ctx.value("net_out", model.fc2.out_features)
