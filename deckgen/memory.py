@@ -106,9 +106,11 @@ def evaluate(params: Sequence[float], items: Sequence[Item]) -> Evaluation:
 
 def fit(reviews: Sequence[Review], shown: str, rollover_hours: int = 4, utc_offset_minutes: int = 0) -> FitReport:
     """Fit on the first 80% of the reviews (by time); compare with the defaults on later-day reviews after that."""
+    if not reviews:
+        raise DeckgenError(Problem(shown, None, None, "no reviews to fit"))
     items = items_from_reviews(reviews, rollover_hours, utc_offset_minutes)
-    cut = split_time(reviews) if reviews else None
-    train, test = split_by_time(items, cut) if cut else ([], [])
+    cut = split_time(reviews)
+    train, test = split_by_time(items, cut)
     needed = MIN_TRAIN_ITEMS
     if len(train) < needed or not test:
         raise DeckgenError(Problem(
@@ -124,7 +126,6 @@ def fit(reviews: Sequence[Review], shown: str, rollover_hours: int = 4, utc_offs
         raise DeckgenError(Problem(shown, None, None,
                                    f"too few usable reviews to fit: fsrs-rs kept the default parameters for "
                                    f"{len(train)} training reviews; review longer and try again"))
-    assert cut is not None
     return FitReport(params, evaluate(DEFAULT_PARAMETERS, test), evaluate(params, test), len(reviews),
                      len(train), len(test), cut, seconds)
 

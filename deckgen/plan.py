@@ -114,16 +114,9 @@ def plan(options: PlanOptions) -> Plan:
 
 def write_figure(result: Plan, path: Path) -> None:
     """New and review cards per day (bars) and predicted recall (line, right axis)."""
-    import io
+    from .plots import new_figure, save_png
 
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib.figure import Figure
-
-    from .cache import atomic_write
-
-    fig = Figure(figsize=(7, 3.6), layout="constrained")
+    fig = new_figure(7, 3.6)
     ax = fig.subplots()
     x = list(range(len(result.days)))
     ax.bar(x, [d.reviews for d in result.days], color="C0", label="reviews")
@@ -140,7 +133,4 @@ def write_figure(result: Plan, path: Path) -> None:
     verdict = "plan" if result.reachable else "out of reach; best within budget"
     ax.set_title(f"{verdict}: {result.new_per_day} new/day, recall {result.predicted_recall:.0%} on "
                  f"{result.options.until.isoformat()}", fontsize=10)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=120, metadata={"Software": None})
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(path, buf.getvalue())
+    save_png(fig, path)

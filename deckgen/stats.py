@@ -10,10 +10,10 @@ learning or relearning are steps, not tests of memory, so they do not count.
 
 from __future__ import annotations
 
-import io
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .content import load_topics
 from .errors import DeckgenError
@@ -21,7 +21,11 @@ from .package import guid
 from .project import Project
 from .reviews import REVIEW, CollectionData, day_of
 
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
 FORGETTING_BINS = ((1, 1), (2, 3), (4, 7), (8, 15), (16, 31), (32, 10**6))  # days since the previous review
+BIN_LABELS = tuple(f"{lo}" if lo == hi else (f"{lo}-{hi}" if hi < 10**6 else f"{lo}+") for lo, hi in FORGETTING_BINS)
 
 
 @dataclass(frozen=True)
@@ -127,9 +131,8 @@ def collect(project: Project, data: CollectionData, limit: int = 10) -> Stats:
     # Weakest first: most lapses, then most Again answers, then lowest review pass rate.
     weak.sort(key=lambda w: (-w.lapses, -w.again, w.retention if w.retention is not None else 1.0, w.id))
     weakest = tuple(w for w in weak if w.lapses or w.again)[:limit]
-    labels = [f"{lo}" if lo == hi else (f"{lo}-{hi}" if hi < 10**6 else f"{lo}+") for lo, hi in FORGETTING_BINS]
     curve_rows = {
-        name: [(i, labels[i], cells[i][0], cells[i][1] / cells[i][0]) for i in sorted(cells) if cells[i][0]]
+        name: [(i, BIN_LABELS[i], cells[i][0], cells[i][1] / cells[i][0]) for i in sorted(cells) if cells[i][0]]
         for name, cells in curves.items()
     }
     return Stats(tuple(topic_rows), weakest, sum(t.reviews for t in topic_rows), other, curve_rows,
@@ -138,25 +141,17 @@ def collect(project: Project, data: CollectionData, limit: int = 10) -> Stats:
 
 def write_plots(stats: Stats, folder: Path) -> list[Path]:
     """Retention per topic, review history, and forgetting curves per topic, as PNG files."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib.figure import Figure
-
-    from .cache import atomic_write
+    from .plots import new_figure, save_png
 
     folder.mkdir(parents=True, exist_ok=True)
     written = []
 
     def save(fig: Figure, name: str) -> None:
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=120, metadata={"Software": None})
-        path = folder / name
-        atomic_write(path, buf.getvalue())
-        written.append(path)
+        save_png(fig, folder / name)
+        written.append(folder / name)
 
     rows = [t for t in stats.topics if t.retention is not None]
-    fig = Figure(figsize=(6, max(2.5, 0.35 * len(rows) + 1)), layout="constrained")
+    fig = new_figure(6, max(2.5, 0.35 * len(rows) + 1))
     ax = fig.subplots()
     ax.barh([t.name for t in rows], [100 * (t.retention or 0) for t in rows], color="C0")
     for i, t in enumerate(rows):
@@ -167,7 +162,7 @@ def write_plots(stats: Stats, folder: Path) -> list[Path]:
     ax.invert_yaxis()
     save(fig, "retention_by_topic.png")
 
-    fig = Figure(figsize=(6, 3), layout="constrained")
+    fig = new_figure(6, 3)
     ax = fig.subplots()
     if stats.daily:
         first = stats.daily[0][0]
@@ -177,12 +172,11 @@ def write_plots(stats: Stats, folder: Path) -> list[Path]:
     ax.set_title("Review history")
     save(fig, "review_history.png")
 
-    fig = Figure(figsize=(6, 3.5), layout="constrained")
+    fig = new_figure(6, 3.5)
     ax = fig.subplots()
     for name, points in sorted(stats.curves.items()):
         ax.plot([p[0] for p in points], [100 * p[3] for p in points], marker="o", label=name)
-    labels = [f"{lo}" if lo == hi else (f"{lo}-{hi}" if hi < 10**6 else f"{lo}+") for lo, hi in FORGETTING_BINS]
-    ax.set_xticks(range(len(labels)), labels)
+    ax.set_xticks(range(len(BIN_LABELS)), BIN_LABELS)
     ax.set_xlabel("days since the previous review")
     ax.set_ylabel("recalled (%)")
     ax.set_title("Forgetting curve per topic")
