@@ -47,10 +47,7 @@ class CollectionCard:
 
     id: int
     note_guid: str
-    tags: tuple[str, ...]
-    ord: int
     lapses: int
-    reps: int
 
 
 @dataclass(frozen=True)
@@ -183,12 +180,9 @@ def read_collection(path: Path, shown: str) -> CollectionData:
     with collection_copy(path, shown) as con:
         try:
             rollover, offset = _day_settings(con)
-            notes = {nid: (guid, tuple(tags.split())) for nid, guid, tags in con.execute(
-                "SELECT id, guid, tags FROM notes")}
-            cards = {}
-            for cid, nid, ord_, lapses, reps in con.execute("SELECT id, nid, ord, lapses, reps FROM cards"):
-                guid, tags = notes.get(nid, ("", ()))
-                cards[cid] = CollectionCard(cid, guid, tags, ord_, lapses, reps)
+            guids = dict(con.execute("SELECT id, guid FROM notes").fetchall())
+            cards = {cid: CollectionCard(cid, guids.get(nid, ""), lapses)
+                     for cid, nid, lapses in con.execute("SELECT id, nid, lapses FROM cards")}
             # A manual entry with interval and ease factor 0 is a reset ("Forget"); other manual entries
             # ("Set due date") and their rating 0 are not answers.
             reviews = [

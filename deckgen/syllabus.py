@@ -50,12 +50,6 @@ class Syllabus:
     topics: dict[str, list[Claim]] = field(default_factory=dict)
     skipped: dict[str, Claim] = field(default_factory=dict)
 
-    def owner(self, qid: str) -> str | None:
-        for name, claims in self.topics.items():
-            if any(c.id == qid for c in claims):
-                return name
-        return None
-
 
 @dataclass(frozen=True)
 class IdCoverage:
