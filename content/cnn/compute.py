@@ -866,3 +866,21 @@ def _receptive_field_growth(ctx):
         ax.legend(fontsize=9)
 
     ctx.figure("rf_growth", draw, width=4.2, height=3.0)
+
+    # ---------------- trap: Conv2d's `bias` is a flag, not a tensor ---------------------------
+    bias_values = torch.zeros(8)
+    try:
+        nn.Conv2d(3, 8, 3, bias=bias_values)
+        ctx.value("bt_many_error", "none")
+    except RuntimeError as exc:
+        ctx.value("bt_many_error", type(exc).__name__)
+    wanted = 5.0
+    one = nn.Conv2d(3, 8, 3, bias=torch.tensor([wanted]))  # truthy: a fresh random bias, value ignored
+    ctx.value("bt_wanted", wanted)
+    ctx.value("bt_one_shape", one.bias.shape)
+    ctx.value("bt_one_max", one.bias.detach().abs().max())
+    ctx.value("bt_zero_is_none", nn.Conv2d(3, 8, 3, bias=torch.tensor(0.0)).bias is None)  # falsy: no bias
+    fixed = nn.Conv2d(3, 8, 3)
+    with torch.no_grad():
+        fixed.bias.copy_(torch.full((8,), wanted))
+    ctx.value("bt_fixed_bias", fixed.bias.detach().unique())
