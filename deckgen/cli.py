@@ -222,13 +222,7 @@ def fit_cmd(source: Path, out: Path | None, as_json: bool) -> None:
         _fail(exc.problems)
         return
     if as_json:
-        click.echo(json.dumps({
-            "params": list(report.params),
-            "log_loss": {"default": report.default.log_loss, "fitted": report.fitted.log_loss},
-            "rmse_bins": {"default": report.default.rmse_bins, "fitted": report.fitted.rmse_bins},
-            "reviews": report.reviews, "train_items": report.train_items, "test_items": report.test_items,
-            "split_time": report.split_time.isoformat(),
-        }, indent=2))
+        click.echo(json.dumps(report.to_dict(), indent=2))
         return
     click.echo(f"{report.reviews} reviews: trained on {report.train_items} later-day reviews, "
                f"tested on the last {report.test_items} (from {report.split_time:%Y-%m-%d %H:%M} UTC); "

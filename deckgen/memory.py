@@ -60,6 +60,16 @@ class FitReport:
     split_time: datetime  # held-out targets are at or after this time
     seconds: float
 
+    def to_dict(self) -> dict[str, object]:
+        """The report as ``deckgen fit --json`` prints it and ``--out`` saves it."""
+        return {
+            "params": list(self.params),
+            "log_loss": {"default": self.default.log_loss, "fitted": self.fitted.log_loss},
+            "rmse_bins": {"default": self.default.rmse_bins, "fitted": self.fitted.rmse_bins},
+            "reviews": self.reviews, "train_items": self.train_items, "test_items": self.test_items,
+            "split_time": self.split_time.isoformat(),
+        }
+
 
 def items_from_reviews(reviews: Sequence[Review], rollover_hours: int = 4, utc_offset_minutes: int = 0) -> list[Item]:
     """Prediction items in time order (see the module docstring).
@@ -134,14 +144,7 @@ def save_params(report: FitReport, path: Path) -> None:
     """Write the parameters for ``deckgen plan --params`` (and Anki's FSRS box), with their evidence."""
     from .cache import atomic_write
 
-    data = {
-        "params": list(report.params),
-        "fitted_on": {"reviews": report.reviews, "train_items": report.train_items,
-                      "test_items": report.test_items, "split_time": report.split_time.isoformat()},
-        "log_loss": {"default": report.default.log_loss, "fitted": report.fitted.log_loss},
-        "rmse_bins": {"default": report.default.rmse_bins, "fitted": report.fitted.rmse_bins},
-    }
-    atomic_write(path, (json.dumps(data, indent=2) + "\n").encode())
+    atomic_write(path, (json.dumps(report.to_dict(), indent=2) + "\n").encode())
 
 
 def load_params(path: Path, shown: str) -> tuple[float, ...]:

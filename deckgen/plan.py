@@ -24,6 +24,7 @@ from pathlib import Path
 import fsrs_rs_python as fsrs
 
 from .errors import DeckgenError
+from .memory import DEFAULT_PARAMETERS
 
 SEED = 2024  # the simulator is Monte Carlo; a fixed seed makes plans reproducible
 NO_LIMIT = 10**9
@@ -36,7 +37,7 @@ class PlanOptions:
     until: date
     retention: float = 0.9
     minutes_per_day: float = 30.0
-    params: tuple[float, ...] = tuple(fsrs.DEFAULT_PARAMETERS)
+    params: tuple[float, ...] = DEFAULT_PARAMETERS
 
 
 @dataclass(frozen=True)
