@@ -53,7 +53,8 @@ class BuildReport:
     out: Path
     notes: int
     cards: int
-    figures: int
+    figures: int  # figures and static images shown on cards (each computed figure is two files: day, night)
+    media: int  # files in the package
     bytes: int
     changed: list[str]
     computed: list[str]
@@ -128,7 +129,8 @@ def build(project: Project, options: BuildOptions, progress: Progress = silent) 
     stats = write_package(decks, mods, out)
     manifest.save()
     return BuildReport(
-        out=out, notes=stats.notes, cards=stats.cards, figures=stats.media, bytes=stats.bytes, changed=changed,
+        out=out, notes=stats.notes, cards=stats.cards, bytes=stats.bytes, changed=changed, media=stats.media,
+        figures=len({m.media_name for d in decks for n in d.notes for m in n.media}),
         computed=[n for n, r in prepared.results.items() if not r.cached],
         cached=[n for n, r in prepared.results.items() if r.cached],
     )

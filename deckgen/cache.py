@@ -31,8 +31,8 @@ from pathlib import Path
 from .records import Figure, TopicResult
 from .refs import Value
 
-FORMAT = 1
-RUNTIME_FILES = ("worker.py", "context.py", "refs.py")
+FORMAT = 2  # 2: figures have a night variant
+RUNTIME_FILES = ("worker.py", "context.py")
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -111,11 +111,11 @@ class Cache:
                 if not dep.is_file() or sha256_file(dep) != sha:
                     return None  # stale, not corrupt: keep it, a revert may make it valid again
             figures = {}
-            for name, sha in data["figures"].items():
-                path = self.figure_path(sha)
-                if sha256_file(path) != sha:
-                    raise ValueError(f"figure {name} corrupted")
-                figures[name] = Figure(name, sha, path)
+            for name, (day, night) in data["figures"].items():
+                for sha in (day, night):
+                    if sha256_file(self.figure_path(sha)) != sha:
+                        raise ValueError(f"figure {name} corrupted")
+                figures[name] = Figure(name, day, self.figure_path(day), night, self.figure_path(night))
             values: dict[str, Value] = data["values"]
             return TopicResult(topic, values, figures, float(data.get("seconds", 0.0)), cached=True)
         except FileNotFoundError:
@@ -125,21 +125,24 @@ class Cache:
                 entry.unlink()
             return None
 
-    def store(self, topic: str, key: str, values: dict[str, Value], figures: dict[str, bytes],
+    def store(self, topic: str, key: str, values: dict[str, Value], figures: dict[str, tuple[bytes, bytes]],
               deps: list[Path], project_root: Path, seconds: float) -> TopicResult:
         stored = {}
-        for name, png in figures.items():
-            sha = sha256_bytes(png)
-            path = self.figure_path(sha)
-            if not path.is_file() or sha256_file(path) != sha:
-                atomic_write(path, png)
-            stored[name] = Figure(name, sha, path)
+        for name, (day, night) in figures.items():
+            shas = []
+            for png in (day, night):
+                sha = sha256_bytes(png)
+                path = self.figure_path(sha)
+                if not path.is_file() or sha256_file(path) != sha:
+                    atomic_write(path, png)
+                shas.append(sha)
+            stored[name] = Figure(name, shas[0], self.figure_path(shas[0]), shas[1], self.figure_path(shas[1]))
         dep_hashes = {str(d.relative_to(project_root)): sha256_file(d) for d in deps if d.is_file()}
         data = {
             "format": FORMAT,
             "topic": topic,
             "values": values,
-            "figures": {n: f.sha256 for n, f in stored.items()},
+            "figures": {n: [f.sha256, f.night_sha256] for n, f in stored.items()},
             "deps": dep_hashes,
             "seconds": seconds,
         }

@@ -174,9 +174,18 @@ def _finish(project: Project, cache: Cache, r: _Running, outcome: worker.Success
         problems.append(Problem(shown, None, None,
                                 f"computation printed to stdout ({first!r}); register results with ctx.value()"))
         return None
+    if outcome.left:
+        shown_left = ", ".join(project.rel(Path(f)) for f in outcome.left[:3])
+        shown_left += ", ..." if len(outcome.left) > 3 else ""
+        problems.append(Problem(shown, None, None,
+                                f"computation left {len(outcome.left)} file(s) in the project: {shown_left}; "
+                                "computations run in a scratch working directory, so write scratch files with "
+                                "relative paths (they are deleted afterwards) and return results with ctx.value()"))
+        return None
     deps = [Path(d) for d in outcome.deps]
     result = cache.store(r.topic.name, r.key, outcome.values, outcome.figures, deps, project.root, outcome.seconds)
     # A browsable copy under readable names, for authors checking their figures without Anki.
-    for name, png in outcome.figures.items():
-        atomic_write(project.figures_dir / r.topic.name / f"{name}.png", png)
+    for name, (day, night) in outcome.figures.items():
+        atomic_write(project.figures_dir / r.topic.name / f"{name}.png", day)
+        atomic_write(project.figures_dir / r.topic.name / f"{name}.night.png", night)
     return result

@@ -25,9 +25,10 @@ import math
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .refs import Value
+if TYPE_CHECKING:  # refs.py is not part of the compute runtime (cache.RUNTIME_FILES)
+    from .refs import Value
 
 NAME_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_"
 

@@ -27,7 +27,7 @@ from pathlib import Path
 import genanki
 
 from .cache import atomic_write
-from .records import CardType, Figure, Note
+from .records import CardType, Note
 
 ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 GUID_NAMESPACE = "deckgen"
@@ -144,11 +144,11 @@ def write_package(decks: list[DeckSpec], mods: dict[str, int], out: Path) -> Pac
             deck.add_note(genanki.Note(model=models()[note.type], fields=list(note.fields), tags=list(note.tags),
                                        guid=guid(note.card_id), due=next(position)))
         built.append(deck)
-    media: dict[str, Figure] = {}
+    media: dict[str, Path] = {}
     for spec in decks:
         for note in spec.notes:
-            for fig in note.media:
-                media[fig.media_name] = fig
+            for item in note.media:
+                media.update(item.files())
     with tempfile.TemporaryDirectory(prefix="deckgen-pkg-") as tmp:
         db_path = Path(tmp) / "collection.anki2"
         conn = sqlite3.connect(db_path)
@@ -169,7 +169,7 @@ def write_package(decks: list[DeckSpec], mods: dict[str, int], out: Path) -> Pac
     return PackageStats(n_notes, n_cards, len(media), len(data))
 
 
-def _zip(db_path: Path, media: dict[str, Figure]) -> bytes:
+def _zip(db_path: Path, media: dict[str, Path]) -> bytes:
     names = sorted(media)
     with tempfile.SpooledTemporaryFile() as buf:
         with zipfile.ZipFile(buf, "w") as zf:
@@ -184,7 +184,7 @@ def _zip(db_path: Path, media: dict[str, Figure]) -> bytes:
             add("media", json.dumps({str(i): n for i, n in enumerate(names)}).encode())
             for i, name in enumerate(names):
                 # PNG is already compressed; storing it saves time and changes little.
-                add(str(i), media[name].path.read_bytes(), zipfile.ZIP_STORED)
+                add(str(i), media[name].read_bytes(), zipfile.ZIP_STORED)
         buf.seek(0)
         return buf.read()
 

@@ -65,6 +65,19 @@ class Expectation:
 
 
 @dataclass(frozen=True)
+class Silence:
+    """A lint rule switched off for one card (``lint: {rule: reason}``), with the author's reason.
+
+    The line is kept so that a silence which no longer matches any finding can be reported where
+    it is written; it never reaches the note (it is not a field).
+    """
+
+    rule: str
+    reason: str
+    line: int
+
+
+@dataclass(frozen=True)
 class Card:
     """One card as the author wrote it."""
 
@@ -77,6 +90,7 @@ class Card:
     topic: str
     file: str  # as shown in messages (relative to the project)
     line: int
+    silences: tuple[Silence, ...] = ()
 
     def refs(self) -> list[tuple[str, Ref, int]]:
         """(field name, reference, file line) for every value and figure the card uses."""
@@ -100,17 +114,46 @@ class Topic:
 
 @dataclass(frozen=True)
 class Figure:
-    """A rendered figure: PNG bytes live in the cache under ``sha256``."""
+    """A rendered figure in its day and night variants; PNG bytes live in the cache by sha256."""
 
     name: str
     sha256: str
     path: Path
+    night_sha256: str
+    night_path: Path
 
     @property
     def media_name(self) -> str:
         # Named by content hash: Anki renames a changed file that keeps its old name on import,
         # which would leave stale images on cards.
-        return f"dg-{self.sha256[:20]}.png"
+        return media_name(self.sha256)
+
+    @property
+    def night_media_name(self) -> str:
+        return media_name(self.night_sha256)
+
+    def files(self) -> tuple[tuple[str, Path], ...]:
+        """(media name, cached file) of both variants, for packaging."""
+        return (self.media_name, self.path), (self.night_media_name, self.night_path)
+
+
+def media_name(sha256: str, suffix: str = ".png") -> str:
+    return f"dg-{sha256[:20]}{suffix}"
+
+
+@dataclass(frozen=True)
+class Asset:
+    """A static file a card shows (``![alt](diagram.png)`` next to cards.yaml), named by hash."""
+
+    sha256: str
+    path: Path
+
+    @property
+    def media_name(self) -> str:
+        return media_name(self.sha256, self.path.suffix.lower())
+
+    def files(self) -> tuple[tuple[str, Path], ...]:
+        return ((self.media_name, self.path),)
 
 
 @dataclass(frozen=True)
@@ -133,4 +176,4 @@ class Note:
     topic: str
     fields: tuple[str, ...]
     tags: tuple[str, ...]
-    media: tuple[Figure, ...] = field(default=())
+    media: tuple[Figure | Asset, ...] = field(default=())

@@ -11,12 +11,14 @@ carries the stylesheet, so phones show colours offline).
 from __future__ import annotations
 
 import hashlib
+import html as htmllib
 import json
 import math
 import re
 import xml.etree.ElementTree as etree
 from collections.abc import Mapping
 from functools import lru_cache
+from pathlib import Path
 
 import markdown
 from markdown.extensions import Extension
@@ -24,7 +26,7 @@ from markdown.inlinepatterns import InlineProcessor
 from markdown.util import AtomicString
 
 from .errors import Problem
-from .records import FIELDS, Card, Expectation, Note, Text, Topic, TopicResult
+from .records import FIELDS, Asset, Card, Expectation, Figure, Note, Text, Topic, TopicResult
 from .refs import REF_RE, VALUE_RE, Value, format_value, ref_of
 
 MD_EXTENSIONS = ["tables", "sane_lists", "pymdownx.arithmatex", "pymdownx.superfences", "pymdownx.highlight"]
@@ -58,6 +60,40 @@ class _DisplayMathExtension(Extension):
         md.inlinePatterns.register(pattern, "display-math-inline", 189.8)
 
 
+# A static image next to cards.yaml: ``![alt](diagram.png)`` (``fig:`` names are computed figures).
+ASSET_RE = re.compile(r"!\[(?P<asset_alt>[^\]\n]*)\]\((?!fig:)(?P<src>[^)\s]*)\)")
+ASSET_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".svg", ".webp")
+_TEXT_RE = re.compile(f"{REF_RE.pattern}|{ASSET_RE.pattern}")
+# Images are put in after Markdown, so their HTML (two <img>, day and night) is not re-parsed.
+_SLOT = "dgimageslot{}x"
+_SLOT_RE = re.compile(r"dgimageslot(\d+)x")
+
+
+MATH_RE = re.compile(r"\\\((?:.|\n)*?\\\)|\\\[(?:.|\n)*?\\\]")
+_EXPONENT = re.compile(r"(?<![\w.])(-?\d+(?:\.\d+)?)e([+-]?)0*(\d+)\b")
+
+
+def tex_number(shown: str) -> str:
+    """``4.5e-05`` reads as "4.5 e minus 05" once TeX typesets it; inside math write 4.5 x 10^-5."""
+    def sub(m: re.Match[str]) -> str:
+        mantissa, sign, exponent = m.group(1), m.group(2), m.group(3)
+        power = f"10^{{{'-' if sign == '-' else ''}{exponent}}}"
+        return power if mantissa in ("1", "1.0") else f"{mantissa} \\times {power}"
+
+    return _EXPONENT.sub(sub, shown)
+
+
+def figure_html(fig: Figure, alt: str) -> str:
+    """Both variants of a figure; card.css shows the one that matches the reviewer's mode."""
+    a = htmllib.escape(alt, quote=True)
+    return (f'<img class="dg-fig dg-day" src="{fig.media_name}" alt="{a}">'
+            f'<img class="dg-fig dg-night" src="{fig.night_media_name}" alt="{a}">')
+
+
+def asset_html(asset: Asset, alt: str) -> str:
+    return f'<img class="dg-fig" src="{asset.media_name}" alt="{htmllib.escape(alt, quote=True)}">'
+
+
 @lru_cache(maxsize=1)
 def _md() -> markdown.Markdown:
     return markdown.Markdown(extensions=[*MD_EXTENSIONS, _DisplayMathExtension()], extension_configs=MD_CONFIG,
@@ -75,17 +111,30 @@ def card_tags(card: Card) -> tuple[str, ...]:
     return tuple(dict.fromkeys((*card.tags, f"deckgen::{card.topic}")))
 
 
-def render_card(card: Card, result: TopicResult) -> tuple[Note | None, list[Problem]]:
-    """Fill in values and figures, convert Markdown; problems name the card and its line."""
+def render_card(card: Card, result: TopicResult, folder: Path | None = None) -> tuple[Note | None, list[Problem]]:
+    """Fill in values and figures, convert Markdown; problems name the card and its line.
+
+    ``folder`` is the topic's folder, where static images a card shows are looked up.
+    """
     problems: list[Problem] = []
-    media = {}
+    media: dict[str, Figure | Asset] = {}
 
     def fail(line: int, message: str) -> None:
         problems.append(Problem(card.file, line, card.id, message))
 
     html: dict[str, str] = {}
     for fname, text in card.fields.items():
-        def substitute(m: re.Match[str], text: Text = text, base: int = 0) -> str:
+        images: list[str] = []
+
+        def slot(image_html: str, images: list[str] = images) -> str:
+            images.append(image_html)
+            return _SLOT.format(len(images) - 1)
+
+        math = [(mm.start(), mm.end()) for mm in MATH_RE.finditer(text.text)]
+
+        def substitute(m: re.Match[str], text: Text = text, base: int = 0, math: list[tuple[int, int]] = math) -> str:
+            if m.groupdict().get("src") is not None:
+                return asset(m, text)
             ref = ref_of(m)
             line = text.line_of(base + ref.offset)
             if ref.kind == "figure":
@@ -97,23 +146,51 @@ def render_card(card: Card, result: TopicResult) -> tuple[Note | None, list[Prob
                 # Values in the alt text are filled in too, located at their own line.
                 alt_start = m.start("alt")
                 alt = VALUE_RE.sub(lambda vm: substitute(vm, text, base + alt_start), ref.spec)
-                return f"![{alt}]({fig.media_name})"
+                return slot(figure_html(fig, alt))
             if ref.name not in result.values:
                 fail(line, f"unknown value {ref.name!r}{_known(result.values, 'values')}")
                 return ""
             try:
-                return format_value(result.values[ref.name], ref.spec)
+                shown = format_value(result.values[ref.name], ref.spec)
             except ValueError as exc:
                 fail(line, f"value {ref.name!r}: {exc}")
                 return ""
+            if base == 0 and any(a <= m.start() < b for a, b in math):
+                shown = tex_number(shown)
+            return shown
+
+        def asset(m: re.Match[str], text: Text = text) -> str:
+            found = _asset(m.group("src"), folder)
+            if isinstance(found, str):
+                fail(text.line_of(m.start()), found)
+                return ""
+            media[found.media_name] = found
+            return slot(asset_html(found, m.group("asset_alt")))
 
         # One pass over the author's text, so every reference is located at its own line.
-        html[fname] = markdown_to_html(REF_RE.sub(substitute, text.text))
+        filled = _TEXT_RE.sub(substitute, text.text)
+        converted = markdown_to_html(filled)
+        html[fname] = _SLOT_RE.sub(lambda m, images=images: images[int(m.group(1))], converted)
     if problems:
         return None, problems
     fields = (*tuple(html.get(name, "") for name in FIELDS[card.type]), card.id)
     return Note(card.id, card.type, card.topic, fields, card_tags(card),
                 tuple(media[k] for k in sorted(media))), []
+
+
+def _asset(src: str, folder: Path | None) -> Asset | str:
+    """The static image ``src`` names, or why it cannot be used."""
+    if re.match(r"^[a-z][a-z0-9+.-]*:", src, re.IGNORECASE):
+        return (f"image {src!r} is not a local file: reviews happen offline, so put the file next to "
+                "cards.yaml (or draw it as a figure)")
+    if not src.lower().endswith(ASSET_SUFFIXES):
+        return f"image {src!r} is not one of {', '.join(ASSET_SUFFIXES)}"
+    path = (folder / src).resolve() if folder is not None else None
+    if path is None or folder is None or not path.is_relative_to(folder.resolve()):
+        return f"image {src!r} must be a file in the topic's folder"
+    if not path.is_file():
+        return f"missing asset {src!r}: no such file next to cards.yaml"
+    return Asset(hashlib.sha256(path.read_bytes()).hexdigest(), path)
 
 
 def _known(names: Mapping[str, object], what: str) -> str:
@@ -171,7 +248,7 @@ def render_topic(topic: Topic, result: TopicResult) -> tuple[list[Note], list[Pr
     notes, problems = [], []
     for card in topic.cards:
         problems += check_expectations(card, result.values)
-        note, found = render_card(card, result)
+        note, found = render_card(card, result, topic.cards_path.parent)
         problems += found
         if note is not None:
             notes.append(note)

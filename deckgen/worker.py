@@ -22,11 +22,16 @@ import traceback
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .refs import Value
+if TYPE_CHECKING:
+    from .context import FigureSpec
+    from .refs import Value
 
 SEED = 0
+# Audit events that create or overwrite a file, and which argument names it.
+WRITE_EVENTS = {"os.mkdir": 0, "os.rename": 1, "os.link": 1, "os.symlink": 1, "shutil.copyfile": 1,
+                "shutil.copytree": 1, "shutil.move": 1}
 DPI = 150
 # Figures are read on phones: larger type than matplotlib's default, no top/right spines.
 STYLE: dict[str, Any] = {
@@ -65,11 +70,12 @@ class Request:
 @dataclass(frozen=True)
 class Success:
     values: dict[str, Value]
-    figures: dict[str, bytes]
+    figures: dict[str, tuple[bytes, bytes]]  # name -> (day PNG, night PNG)
     deps: list[str]  # files read during the run, besides compute.py (absolute paths)
     stdout: str
     stderr: str
     seconds: float
+    left: list[str] = field(default_factory=list)  # files the code wrote into the project tree
 
 
 @dataclass(frozen=True)
@@ -98,6 +104,8 @@ def _failure(exc: BaseException, request: Request) -> Failure:
     message = f"{type(exc).__name__}: {exc}".rstrip(": ")
     if isinstance(exc, ContentError):
         return Failure(exc.file or request.compute_path, exc.line, str(exc))
+    if isinstance(exc, FigureError):
+        return Failure(exc.spec.file, exc.spec.line, str(exc))
     if isinstance(exc, SyntaxError) and exc.filename:
         return Failure(exc.filename, exc.lineno, f"SyntaxError: {exc.msg}")
     content = Path(request.content_dir).resolve()
@@ -136,15 +144,23 @@ def _run(request: Request) -> Success | Failure:
     import matplotlib
 
     matplotlib.use("Agg", force=True)
-    from matplotlib.figure import Figure
 
     from .context import Context
 
     opened: set[str] = set()
 
+    written: set[str] = set()
+
     def audit(event: str, args: tuple[Any, ...]) -> None:
         if event == "open" and isinstance(args[0], str | bytes | os.PathLike):
-            opened.add(os.fsdecode(args[0]))
+            name = os.fsdecode(args[0])
+            opened.add(name)
+            mode, flags = args[1], args[2]
+            if (isinstance(mode, str) and any(c in mode for c in "wax+")) or (
+                    isinstance(flags, int) and flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND)):
+                written.add(os.path.abspath(name))  # resolved now: the code may chdir later
+        elif event in WRITE_EVENTS and isinstance(args[WRITE_EVENTS[event]], str | bytes | os.PathLike):
+            written.add(os.path.abspath(os.fsdecode(args[WRITE_EVENTS[event]])))
 
     sys.addaudithook(audit)
     _seed()
@@ -169,20 +185,126 @@ def _run(request: Request) -> Success | Failure:
             if not callable(compute):
                 return Failure(str(path), None, "defines no compute(ctx) function")
             compute(ctx)
-            figures: dict[str, bytes] = {}
+            figures: dict[str, tuple[bytes, bytes]] = {}
             for spec_ in ctx.figures.values():
-                with matplotlib.rc_context(STYLE):  # type: ignore[arg-type]
-                    fig = Figure(figsize=(spec_.width, spec_.height), dpi=DPI, layout="constrained")
-                    spec_.draw(fig)
-                    if not fig.axes:
-                        return Failure(spec_.file, spec_.line, f"figure {spec_.name!r} drew nothing")
-                    buf = io.BytesIO()
-                    fig.savefig(buf, format="png", metadata={"Software": None})
-                figures[spec_.name] = buf.getvalue()
+                figures[spec_.name] = (_render(spec_, night=False), _render(spec_, night=True))
         os.chdir(request.project_root)
     seconds = time.perf_counter() - start
     deps = _dependencies(opened, sys.modules.values(), request)
-    return Success(ctx.values, figures, deps, out.getvalue(), err.getvalue(), seconds)
+    left = _left_in_project(written, request)
+    return Success(ctx.values, figures, deps, out.getvalue(), err.getvalue(), seconds, left)
+
+
+# Night variants: the card's night background, and greys (black text, spines, hard-coded "black"
+# lines, white fills) mirrored in lightness so they read on it. Colours keep their hue, so a card
+# that says "the orange curve" stays true in both modes; colormapped data (images, scatter with
+# values) is left alone.
+DAY_BACKGROUND = "#ffffff"
+NIGHT_BACKGROUND = "#1e1e1e"  # card.css: .nightMode .card background
+NIGHT_FOREGROUND = "#e6edf3"  # card.css: .nightMode .card color
+GREY_TOLERANCE = 0.06  # max - min of r, g, b below which a colour counts as grey
+PALETTE_COLORS = 256  # PNGs are stored with an adaptive palette: about 3.7x smaller, same look
+
+
+class FigureError(Exception):
+    """A figure that could not be drawn or rendered, located at the line that registered it."""
+
+    def __init__(self, spec: FigureSpec, message: str) -> None:
+        super().__init__(message)
+        self.spec = spec
+
+
+def _render(spec: FigureSpec, *, night: bool) -> bytes:
+    """Draw one registered figure on a fresh Figure in the deck's style and return PNG bytes."""
+    import matplotlib
+    from matplotlib.figure import Figure
+
+    with matplotlib.rc_context(STYLE):  # type: ignore[arg-type]
+        fig = Figure(figsize=(spec.width, spec.height), dpi=DPI, layout="constrained")
+        spec.draw(fig)  # the author's own errors propagate and are located in their code
+        if not fig.axes:
+            raise FigureError(spec, f"figure {spec.name!r} drew nothing")
+        background = DAY_BACKGROUND
+        if night:
+            _to_night(fig)
+            background = NIGHT_BACKGROUND
+        buf = io.BytesIO()
+        try:
+            fig.savefig(buf, format="png", facecolor=background, metadata={"Software": None})
+        except Exception as exc:  # e.g. bad mathtext in a label: raised while rendering, not drawing
+            raise FigureError(spec, f"figure {spec.name!r} failed to render: {type(exc).__name__}: {exc}") from None
+    return _compress(buf.getvalue())
+
+
+def _compress(png: bytes) -> bytes:
+    """An adaptive 256-colour palette PNG: plots have few distinct colours, so this is near lossless."""
+    from PIL import Image
+
+    with Image.open(io.BytesIO(png)) as im:
+        out = io.BytesIO()
+        im.convert("RGB").quantize(PALETTE_COLORS).save(out, format="PNG", optimize=True)
+    return out.getvalue()
+
+
+def _to_night(fig: Any) -> None:
+    """Mirror the lightness of every grey in the figure (black text becomes light, white fills dark)."""
+    from matplotlib import colors as mcolors
+    from matplotlib.collections import Collection
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+    from matplotlib.text import Text
+
+    fg = mcolors.to_rgb(NIGHT_FOREGROUND)[0]
+    bg = mcolors.to_rgb(NIGHT_BACKGROUND)[0]
+
+    def flip(color: Any) -> Any:
+        if isinstance(color, str) and color in ("none", "auto"):
+            return color
+        r, g, b, a = mcolors.to_rgba(color)
+        if a == 0 or max(r, g, b) - min(r, g, b) > GREY_TOLERANCE:
+            return (r, g, b, a)
+        level = fg + (bg - fg) * (r + g + b) / 3  # black -> foreground, white -> background
+        return (level, level, level, a)
+
+    def flip_many(colors: Any) -> Any:
+        return [flip(c) for c in colors]
+
+    # Labels written on colour-mapped cells (a heatmap's numbers) were chosen for those cells,
+    # which stay the same at night: keep them as drawn.
+    seen: set[int] = set()
+    for ax in fig.axes:
+        if ax.images or any(isinstance(c, Collection) and c.get_array() is not None for c in ax.collections):
+            seen.update(id(t) for t in ax.texts)
+    for artist in fig.findobj(include_self=False):
+        if id(artist) in seen:
+            continue
+        seen.add(id(artist))
+        if isinstance(artist, Line2D):
+            artist.set_color(flip(artist.get_color()))
+            artist.set_markerfacecolor(flip(artist.get_markerfacecolor()))
+            artist.set_markeredgecolor(flip(artist.get_markeredgecolor()))
+        elif isinstance(artist, Text):
+            artist.set_color(flip(artist.get_color()))
+            box = artist.get_bbox_patch()
+            if box is not None:
+                box.set_facecolor(flip(box.get_facecolor()))
+                box.set_edgecolor(flip(box.get_edgecolor()))
+            arrow = getattr(artist, "arrow_patch", None)
+            if arrow is not None:
+                arrow.set_color(flip(arrow.get_edgecolor()))
+        elif isinstance(artist, Patch):
+            artist.set_facecolor(flip(artist.get_facecolor()))
+            artist.set_edgecolor(flip(artist.get_edgecolor()))
+        elif isinstance(artist, Collection) and artist.get_array() is None:
+            artist.set_facecolor(flip_many(artist.get_facecolor()))
+            artist.set_edgecolor(flip_many(artist.get_edgecolor()))
+    fig.patch.set_facecolor(NIGHT_BACKGROUND)
+
+
+def _left_in_project(written: set[str], request: Request) -> list[str]:
+    """Files or folders the computation created or wrote inside the project and left there."""
+    root = Path(request.project_root).resolve()
+    return sorted(str(p) for p in map(Path, written) if p.exists() and _inside(p, root))
 
 
 def _dependencies(opened: set[str], modules: Any, request: Request) -> list[str]:

@@ -6,6 +6,7 @@ the notes whose content changed, adds nothing, and keeps every review the learne
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
@@ -68,9 +69,11 @@ def test_build_import_review_edit_reimport(make_project, cli, tmp_path):
     (cloze_card,) = note_by_card_id(col, "shape").cards()
     assert "[...]" in cloze_card.question() and "(2, 4, 128)" in cloze_card.answer()
     picture = note_by_card_id(col, "picture")
-    media = [f for f in Path(col.media.dir()).iterdir()]
-    assert len(media) == 1 and media[0].name.startswith("dg-")
-    assert f'src="{media[0].name}"' in picture.cards()[0].answer()
+    media = sorted(f.name for f in Path(col.media.dir()).iterdir())
+    assert len(media) == 2 and all(name.startswith("dg-") for name in media)  # the figure by day and by night
+    shown = picture.cards()[0].answer()
+    assert all(f'src="{name}"' in shown for name in media)
+    assert re.search(r'<img class="dg-fig dg-night" src="dg-\w+\.png"', shown)
     assert len(picture.cards()) == 2
 
     # The learner reviews a card.

@@ -76,11 +76,13 @@ def test_corrupt_cache_entry_is_recomputed(make_project):
     entry.write_text(entry.read_text()[:40])
     again = run(root)
     assert again.problems == [] and not again.results["demo"].cached
-    # A truncated figure is detected by its hash, too.
-    (png,) = (root / ".deckgen-cache/figures").glob("*.png")
-    png.write_bytes(png.read_bytes()[:100])
-    third = run(root)
-    assert third.problems == [] and not third.results["demo"].cached
+    # A truncated figure (day or night variant) is detected by its hash, too.
+    pngs = sorted((root / ".deckgen-cache/figures").glob("*.png"))
+    assert len(pngs) == 2
+    for png in pngs:
+        png.write_bytes(png.read_bytes()[:100])
+        third = run(root)
+        assert third.problems == [] and not third.results["demo"].cached
 
 
 FAILING = {
@@ -92,6 +94,18 @@ FAILING = {
     "prints": ("def compute(ctx):\n    print('debug 42')\n",
                "content/bad/compute.py: computation printed to stdout ('debug 42'); register results with ctx.value()"),
     "nocompute": ("X = 1\n", "content/bad/compute.py: defines no compute(ctx) function"),
+    "unrenderable": ("def compute(ctx):\n    def draw(fig):\n        fig.subplots().set_title(r'$\\frac{$')\n"
+                     "    ctx.figure('f', draw)\n",
+                     "content/bad/compute.py:4: figure 'f' failed to render: ValueError: \\frac{ ^ "
+                     "ParseSyntaxException: Expected \\frac{num}{den}, found '{' (at char 5), (line:1, col:6)"),
+    "empty": ("def compute(ctx):\n    ctx.figure('f', lambda fig: None)\n",
+              "content/bad/compute.py:2: figure 'f' drew nothing"),
+    "writes-into-project": ("from pathlib import Path\n\ndef compute(ctx):\n"
+                            "    Path(__file__).with_name('out.txt').write_text('x')\n"
+                            "    Path('scratch.txt').write_text('fine: the scratch folder')\n",
+                            "content/bad/compute.py: computation left 1 file(s) in the project: content/bad/out.txt; "
+                            "computations run in a scratch working directory, so write scratch files with relative "
+                            "paths (they are deleted afterwards) and return results with ctx.value()"),
     "badfigure": ("def compute(ctx):\n    def draw(fig):\n        fig.subplots().plot([1], [1], colour='r')\n"
                   "    ctx.figure('f', draw)\n",
                   "content/bad/compute.py:3: AttributeError: Line2D.set() got an unexpected keyword argument 'colour'"),
@@ -155,3 +169,35 @@ def compute(ctx):
     prepared = run(root)
     assert prepared.problems == []
     assert prepared.results["demo"].values == {"x": 3, "lines": 3}
+
+
+def test_night_variant_mirrors_greys_and_keeps_colours():
+    """Black ink turns light, white fills turn dark, colours and heatmap labels stay as drawn."""
+    import io
+
+    import numpy as np
+    from matplotlib.figure import Figure
+    from PIL import Image
+
+    from deckgen.context import FigureSpec
+    from deckgen.worker import _render
+
+    def draw(fig: Figure) -> None:
+        left, right = fig.subplots(1, 2)
+        left.plot([0, 1], [0, 1], color="black", linewidth=8)
+        left.plot([0, 1], [1, 0], color="tab:orange", linewidth=8)
+        left.text(0.5, 0.9, "label", color="k")
+        right.imshow(np.zeros((2, 2)), cmap="Greys", vmin=0, vmax=1)
+        right.text(0, 0, "0", color="black")
+
+    spec = FigureSpec("f", draw, 4.0, 2.0, "compute.py", 1)
+    day, night = (Image.open(io.BytesIO(_render(spec, night=n))).convert("RGB") for n in (False, True))
+    assert day.getpixel((0, 0)) == (255, 255, 255) and night.getpixel((0, 0)) == (30, 30, 30)
+    day_colours, night_colours = ({c for _, c in im.getcolors(1 << 16)} for im in (day, night))
+    orange = (255, 127, 14)  # tab:orange survives quantisation exactly or very nearly
+    assert any(sum(abs(a - b) for a, b in zip(c, orange, strict=True)) <= 6 for c in night_colours)
+    assert (0, 0, 0) in day_colours
+    assert max(sum(c) for c in day_colours if c[0] == c[1] == c[2]) == 765
+    # At night no pure black ink is left outside the heatmap, which keeps its own colours.
+    heatmap_free = night.crop((0, 0, night.width // 2, night.height))
+    assert min(sum(c) for _, c in heatmap_free.getcolors(1 << 16)) >= 3 * 25

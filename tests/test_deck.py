@@ -15,6 +15,7 @@ from deckgen.build import BuildOptions, build, list_topics
 from deckgen.content import load_topics
 from deckgen.project import load_project
 from deckgen.refs import format_value
+from deckgen.render import tex_number
 
 
 @pytest.fixture(scope="module")
@@ -77,11 +78,13 @@ def test_real_deck_imports_and_renders_computed_values(real, tmp_path):
                     shown = format_value(values[ref.name], ref.spec)
                     # Markdown escapes & and < in text; numbers and shapes arrive verbatim.
                     if re.fullmatch(r"[-+0-9.,e() ]+", shown):
-                        assert shown in text, (card.id, ref.name, shown)
+                        # Inside math, 4.5e-05 is typeset as 4.5 \times 10^{-5}.
+                        assert shown in text or tex_number(shown) in text, (card.id, ref.name, shown)
                         checked += 1
                 else:
                     fig = results[topic.name].figures[ref.name]
-                    assert f'src="{fig.media_name}"' in html and (media_dir / fig.media_name).is_file()
+                    for name in (fig.media_name, fig.night_media_name):
+                        assert f'src="{name}"' in html and (media_dir / name).is_file()
     assert checked >= 50
     col.close()
 
@@ -107,3 +110,23 @@ def test_enough_figures_per_half(real):
              "normalization", "regularization", "gradients", "optimizers", "activations"}
     assert sum(n for name, n in figures.items() if name in first) >= 15
     assert sum(n for name, n in figures.items() if name not in first) >= 15
+
+
+def test_every_figure_has_a_night_variant_on_the_night_background(real):
+    """Day figures sit on white, night ones on the card's night background, and are darker overall."""
+    from PIL import Image, ImageStat
+
+    from deckgen.build import prepare
+
+    project, _ = real
+    prepared = prepare(project, BuildOptions())
+    figures = {f.media_name: f for notes in prepared.notes.values() for n in notes for f in n.media}
+    assert len(figures) >= 80
+    for fig in figures.values():
+        with Image.open(fig.path) as day, Image.open(fig.night_path) as night:
+            assert day.size == night.size, fig.name
+            assert day.convert("RGB").getpixel((0, 0)) == (255, 255, 255), fig.name
+            assert night.convert("RGB").getpixel((0, 0)) == (30, 30, 30), fig.name
+            lum_day = ImageStat.Stat(day.convert("L")).mean[0]
+            lum_night = ImageStat.Stat(night.convert("L")).mean[0]
+        assert lum_night < lum_day - 40, fig.name

@@ -12,9 +12,10 @@ from deckgen.records import CardType, Figure, Note
 
 
 def notes(tmp: Path) -> list[Note]:
-    png = tmp / "f.png"
+    png, night = tmp / "f.png", tmp / "f.night.png"
     png.write_bytes(b"\x89PNG fake")
-    fig = Figure("f", "cd" * 32, png)
+    night.write_bytes(b"\x89PNG fake night")
+    fig = Figure("f", "cd" * 32, png, "ef" * 32, night)
     return [
         Note("n1", CardType.BASIC, "t", ("<p>q</p>", "<p>a</p>", "", "n1"), ("deckgen::t",), (fig,)),
         Note("n2", CardType.CLOZE, "t", ("<p>{{c1::x}} {{c2::y}}</p>", "", "n2"), ("deckgen::t",)),
@@ -29,11 +30,12 @@ def test_package_is_deterministic_and_carries_manifest_mods(tmp_path):
     stats = write_package(deck, mods, a)
     write_package(deck, mods, b)
     assert a.read_bytes() == b.read_bytes()
-    assert (stats.notes, stats.cards, stats.media) == (3, 5, 1)  # cloze: 2 cards, reversed: 2 cards
+    assert (stats.notes, stats.cards, stats.media) == (3, 5, 2)  # cloze: 2 cards, reversed: 2 cards
     with zipfile.ZipFile(a) as zf:
-        assert zf.namelist() == ["collection.anki2", "media", "0"]
+        assert zf.namelist() == ["collection.anki2", "media", "0", "1"]
         assert {i.date_time for i in zf.infolist()} == {(1980, 1, 1, 0, 0, 0)}
-        assert zf.read("media") == b'{"0": "dg-cdcdcdcdcdcdcdcdcdcd.png"}'
+        assert zf.read("media") == b'{"0": "dg-cdcdcdcdcdcdcdcdcdcd.png", "1": "dg-efefefefefefefefefef.png"}'
+        assert zf.read("1") == b"\x89PNG fake night"
         zf.extract("collection.anki2", tmp_path)
     db = sqlite3.connect(tmp_path / "collection.anki2")
     rows = dict(db.execute("SELECT guid, mod FROM notes"))

@@ -17,7 +17,7 @@ def card(ctype=CardType.BASIC, literal=True, **fields: str) -> Card:
 
 
 RESULT = TopicResult("demo", {"lr": 0.001, "shape": [2, 4, 128], "n": 1234567, "name": "Adam"},
-                     {"path": Figure("path", "ab" * 32, Path("/nonexistent.png"))})
+                     {"path": Figure("path", "ab" * 32, Path("/day.png"), "cd" * 32, Path("/night.png"))})
 
 
 @pytest.mark.parametrize(("value", "spec", "shown"), [
@@ -45,9 +45,11 @@ def test_values_and_figures_are_filled_in():
     front, back, extra, card_id = note.fields
     assert front == "<p>Optimizer Adam?</p>"
     assert "lr = 0.001, shape (2, 4, 128)" in back
-    assert '<img alt="a path" src="dg-abababababababababab.png"' in back
+    assert '<img class="dg-fig dg-day" src="dg-abababababababababab.png" alt="a path">' in back
+    assert '<img class="dg-fig dg-night" src="dg-cdcdcdcdcdcdcdcdcdcd.png" alt="a path">' in back
     assert extra == "" and card_id == "c1"
-    assert [m.media_name for m in note.media] == ["dg-abababababababababab.png"]
+    assert [name for m in note.media for name, _ in m.files()] == ["dg-abababababababababab.png",
+                                                                   "dg-cdcdcdcdcdcdcdcdcdcd.png"]
     assert note.tags == ("t", "deckgen::demo")
 
 
@@ -95,8 +97,39 @@ def test_expectations():
 def test_values_inside_figure_alt_text_are_filled_in_and_located():
     note, problems = render_card(card(back="![path for lr {{ lr:g }}](fig:path)"), RESULT)
     assert problems == []
-    assert '<img alt="path for lr 0.001" src="dg-abababababababababab.png"' in note.fields[1]
+    assert note.fields[1] == ('<p><img class="dg-fig dg-day" src="dg-abababababababababab.png" alt="path for lr 0.001">'
+                              '<img class="dg-fig dg-night" src="dg-cdcdcdcdcdcdcdcdcdcd.png" alt="path for lr 0.001">'
+                              '</p>')
     assert [r.name for _, r, _ in card(back="![a {{ lr }}](fig:path)").refs()] == ["path", "lr"]
     _, problems = render_card(card(back="text\n![lr {{ nope }}](fig:path)"), RESULT)
     assert [str(p) for p in problems] == [
         "content/demo/cards.yaml:11: card c1: unknown value 'nope' (known values: lr, n, name, shape)"]
+
+
+def test_static_images_are_packaged_by_hash_and_a_missing_one_is_located(tmp_path):
+    (tmp_path / "diagram.png").write_bytes(b"\x89PNG not really")
+    note, problems = render_card(card(back='Look:\n\n![a "quoted" <diagram>](diagram.png)'), RESULT, tmp_path)
+    assert problems == []
+    assert [m.media_name for m in note.media] == ["dg-" + __import__("hashlib").sha256(
+        b"\x89PNG not really").hexdigest()[:20] + ".png"]
+    assert f'<img class="dg-fig" src="{note.media[0].media_name}" alt="a &quot;quoted&quot; &lt;diagram&gt;">' in (
+        note.fields[1])
+    _, problems = render_card(card(back="a\n![x](gone.png)\n![y](https://example.com/y.png)\n![z](../up.png)"),
+                              RESULT, tmp_path)
+    assert [str(p) for p in problems] == [
+        "content/demo/cards.yaml:11: card c1: missing asset 'gone.png': no such file next to cards.yaml",
+        "content/demo/cards.yaml:12: card c1: image 'https://example.com/y.png' is not a local file: reviews happen "
+        "offline, so put the file next to cards.yaml (or draw it as a figure)",
+        "content/demo/cards.yaml:13: card c1: image '../up.png' must be a file in the topic's folder",
+    ]
+
+
+def test_exponent_values_inside_math_are_typeset_as_powers_of_ten():
+    result = TopicResult("demo", {"tiny": 4.5e-05, "one": 1e-24}, {})
+    note, problems = render_card(card(back="\\( \\sigma(-10) = {{ tiny:.2g }} \\), {{ one:g }}, "
+                                           "\\[ {{ one:g }} \\]; plain {{ tiny:.2g }}"), result)
+    assert problems == []
+    back = note.fields[1]
+    assert "\\( \\sigma(-10) = 4.5 \\times 10^{-5} \\)" in back
+    assert ", 1e-24," in back  # outside math a value is shown as formatted
+    assert "\\[ 10^{-24} \\]" in back and "plain 4.5e-05" in back
