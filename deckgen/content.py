@@ -18,6 +18,8 @@ File format::
         covers: [s004-q12]       # question ids this card answers
         expect:                  # optional checks on computed values
           adam_first_step: {approx: 0.001, rel: 0.01}
+        lint:                    # optional: `deckgen lint` rules switched off here, each with a reason
+          several-facts: a two-column comparison is one contrast
 """
 
 from __future__ import annotations
@@ -30,15 +32,16 @@ from typing import Any
 import yaml
 
 from .errors import DeckgenError, Problem
+from .lint import SILENCEABLE
 from .project import Project, TopicPaths
-from .records import REQUIRED, Card, CardType, Expectation, Text, Topic
+from .records import REQUIRED, Card, CardType, Expectation, Silence, Text, Topic
 from .refs import Value
 
 CARD_ID = re.compile(r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$")
 TAG = re.compile(r"^[^\s\"]+$")
 CLOZE = re.compile(r"\{\{c\d+::")
 TOPIC_KEYS = {"title", "cards"}
-CARD_KEYS = {"id", "type", "front", "back", "text", "extra", "tags", "covers", "expect"}
+CARD_KEYS = {"id", "type", "front", "back", "text", "extra", "tags", "covers", "expect", "lint"}
 TEXT_KEYS = ("front", "back", "text", "extra")
 EXPECT_KEYS = {"equals", "approx", "rel", "abs", "min", "max"}
 MAX_FIELD_CHARS = 20_000
@@ -213,6 +216,7 @@ def _card(raw: Any, line: int, topic: str, col: _Collector) -> Card | None:
     tags = _str_list(raw, "tags", card_id, col, TAG, "tags are single words without spaces")
     covers = _str_list(raw, "covers", card_id, col, None, "")
     expects = _expects(raw, card_id, col)
+    silences = _silences(raw, card_id, col)
     if len(col.problems) > before:
         return None
     return Card(
@@ -225,6 +229,7 @@ def _card(raw: Any, line: int, topic: str, col: _Collector) -> Card | None:
         topic=topic,
         file=col.file,
         line=line,
+        silences=tuple(silences),
     )
 
 
@@ -276,6 +281,32 @@ def _expects(raw: LocDict, card_id: str, col: _Collector) -> list[Expectation]:
             ))
         else:
             out.append(Expectation(name=name, line=at, equals=_plain(want), has_equals=True))
+    return out
+
+
+def _silences(raw: LocDict, card_id: str, col: _Collector) -> list[Silence]:
+    """``lint: {rule: reason}``: which lint rules this card switches off, and why.
+
+    A reason is required so a silence can be reviewed like code; an unknown rule is an error
+    rather than ignored, because a misspelt rule id would silence nothing and hide that fact.
+    """
+    spec = raw.get("lint")
+    if spec is None:
+        return []
+    line = raw.value_lines.get("lint", raw.line)
+    if not isinstance(spec, LocDict):
+        col.add(line, card_id, "`lint` must map rule ids to the reason for switching them off")
+        return []
+    out = []
+    for rule, reason in spec.items():
+        at = spec.key_lines[rule]
+        if rule not in SILENCEABLE:
+            col.add(at, card_id, f"lint: unknown rule {rule!r} (rules: {', '.join(SILENCEABLE)}; "
+                    "see `deckgen lint --rules`)")
+        elif not isinstance(reason, str) or not reason.strip():
+            col.add(at, card_id, f"lint: {rule} needs a reason (why the rule does not apply to this card)")
+        else:
+            out.append(Silence(rule, " ".join(reason.split()), at))
     return out
 
 
