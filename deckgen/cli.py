@@ -117,6 +117,28 @@ def check_cmd(project_dir: Path, topics: tuple[str, ...], jobs: int, fresh: bool
     click.echo("ok: content valid, computations ran, manifest up to date")
 
 
+@main.command("preview")
+@project_option
+@compute_options
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Output folder (default: build/preview).")
+@click.option("--quiet", "-q", is_flag=True, help="No progress lines.")
+def preview_cmd(project_dir: Path, topics: tuple[str, ...], jobs: int, fresh: bool, timeout: float | None,
+                out: Path | None, quiet: bool) -> None:
+    """Every card, front and back, rendered by Anki into a folder you open in any browser."""
+    from .preview import preview
+
+    project = _project(project_dir)
+    options = BuildOptions(topics=topics, jobs=jobs, fresh=fresh, timeout=timeout)
+    try:
+        report = preview(project, options, out, _Progress(quiet))
+    except DeckgenError as exc:
+        _fail(exc.problems)
+        return
+    click.echo(f"wrote {project.rel(report.out / 'index.html')}: {report.cards} cards, {report.media} media files "
+               "(open it in a browser; light/night and phone widths are switchable)")
+
+
 @main.command("list")
 @project_option
 def list_cmd(project_dir: Path) -> None:
@@ -197,6 +219,35 @@ def _print_coverage(report: Coverage, missing: bool) -> None:
     covered, total = report.counts()
     status = "complete" if report.complete else f"{len(report.failures)} to do"
     click.echo(f"{covered}/{total} core and peripheral ids covered; {status}")
+
+
+@main.command("lint")
+@project_option
+@click.option("--topic", "topics", multiple=True, metavar="T", help="Only this topic (repeatable).")
+@click.option("--rules", "show_rules", is_flag=True, help="List the rules with their explanations and exit.")
+def lint_cmd(project_dir: Path, topics: tuple[str, ...], show_rules: bool) -> None:
+    """Card-quality rules for spaced repetition; exit 1 on findings. Reads cards.yaml only."""
+    from .lint import RULES, lint
+
+    if show_rules:
+        width = max(len(r.id) for r in RULES)
+        for r in RULES:
+            click.echo(f"{r.id:<{width}}  {r.explanation}")
+        return
+    project = _project(project_dir)
+    try:
+        findings = lint(project, topics)
+    except DeckgenError as exc:
+        _fail(exc.problems)
+        return
+    for f in findings:
+        click.echo(str(f))
+    if findings:
+        cards = len({f.card for f in findings})
+        click.echo(f"{len(findings)} finding{'s' * (len(findings) != 1)} on {cards} card{'s' * (cards != 1)}; "
+                   "fix them, or silence one on its card with `lint: {rule: reason}` (`deckgen lint --rules`)")
+        sys.exit(1)
+    click.echo(f"ok: no findings in {len(project.select(topics))} topic(s)")
 
 
 @main.command("fit")
