@@ -144,7 +144,9 @@ def compute(ctx):
     ctx.value("rs_var_hand_diff", maxdiff(bn1.running_var, r_var))
     ctx.value("rs_num_batches", bn1.num_batches_tracked.item())
     ctx.value("rs_fraction", 1 - (1 - m) ** n_batches)  # share of the way from 0 to the true mean
-    ctx.value("rs_steps_99", math.ceil(math.log(0.01) / math.log(1 - m)))
+    target = 0.99  # share of the way to the true mean
+    ctx.value("rs_target", target)
+    ctx.value("rs_steps_99", math.ceil(math.log(1 - target) / math.log(1 - m)))
 
     # Same batch, train vs eval mode.
     xb = true_mean + torch.randn(bsz, feats)
