@@ -126,8 +126,12 @@ def build(project: Project, options: BuildOptions, progress: Progress = silent) 
     manifest.prune({t.name for t in prepared.topics}, set(hashes))
     decks = [DeckSpec(f"{project.settings.deck}::{t.title}", tuple(prepared.notes[t.name])) for t in prepared.topics]
     out = output_path(project, options, prepared.topics)
-    stats = write_package(decks, mods, out)
-    manifest.save()
+    try:
+        stats = write_package(decks, mods, out)
+        manifest.save()
+    except OSError as exc:
+        detail = f" ({exc.filename})" if isinstance(exc.filename, str) and exc.filename != str(out) else ""
+        raise DeckgenError(f"cannot write {out}: {exc.strerror or exc}{detail}") from None
     return BuildReport(
         out=out, notes=stats.notes, cards=stats.cards, bytes=stats.bytes, changed=changed, media=stats.media,
         figures=len({m.media_name for d in decks for n in d.notes for m in n.media}),

@@ -11,13 +11,15 @@ Layout::
     .deckgen-cache/results/<key>.json   values, figure hashes, dependency hashes
     .deckgen-cache/figures/<sha256>.png figure bytes, named by their own hash
 
-Only successful runs are stored. An entry that fails to parse, or whose figure bytes no longer
-match their hash, is treated as missing (and removed), never trusted.
+Only successful runs are stored. An entry that fails to parse, whose checksum (a hash of its
+own content) does not match, or whose figure bytes no longer match their hash, is treated as
+missing (and removed), never trusted.
 """
 
 from __future__ import annotations
 
 import contextlib
+import glob
 import hashlib
 import json
 import os
@@ -31,7 +33,7 @@ from pathlib import Path
 from .records import Figure, TopicResult
 from .refs import Value
 
-FORMAT = 2  # 2: figures have a night variant
+FORMAT = 3  # 2: figures have a night variant; 3: entries carry a checksum
 RUNTIME_FILES = ("worker.py", "context.py")
 
 
@@ -44,9 +46,14 @@ def sha256_file(path: Path) -> str:
 
 
 def atomic_write(path: Path, data: bytes) -> None:
-    """Write via a temporary file in the same folder and rename: readers never see half a file."""
+    """Write via a temporary file in the same folder and rename: readers never see half a file.
+
+    The temporary name carries the writer's pid, so a later write can remove what a killed
+    writer (SIGKILL, power loss) left behind without touching a live writer's file.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    _sweep(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -56,6 +63,25 @@ def atomic_write(path: Path, data: bytes) -> None:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+def _sweep(path: Path) -> None:
+    """Remove temporary files of ``path`` left by writers that no longer run."""
+    for stale in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        pid = stale.name[len(path.name) + 2:].split(".", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            with contextlib.suppress(OSError):
+                stale.unlink()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 @lru_cache(maxsize=1)
@@ -84,6 +110,11 @@ def runtime_fingerprint() -> str:
     return h.hexdigest()
 
 
+def _checksum(data: dict[str, object]) -> str:
+    """A hash of an entry's content: a well-formed but edited or damaged entry is never trusted."""
+    return sha256_bytes(json.dumps(data, sort_keys=True, separators=(",", ":")).encode())
+
+
 @dataclass(frozen=True)
 class Cache:
     root: Path
@@ -104,8 +135,12 @@ class Cache:
         entry = self._entry(key)
         try:
             data = json.loads(entry.read_bytes())
-            if data.get("format") != FORMAT or data.get("topic") != topic:
+            if not isinstance(data, dict) or data.get("format") != FORMAT or data.get("topic") != topic:
                 raise ValueError("wrong format")
+            if data.pop("checksum", None) != _checksum(data):
+                raise ValueError("entry edited or damaged")
+            if not isinstance(data["values"], dict) or not isinstance(data["figures"], dict):
+                raise ValueError("wrong shape")
             for rel, sha in data["deps"].items():
                 dep = project_root / rel
                 if not dep.is_file() or sha256_file(dep) != sha:
@@ -146,5 +181,6 @@ class Cache:
             "deps": dep_hashes,
             "seconds": seconds,
         }
+        data["checksum"] = _checksum(data)
         atomic_write(self._entry(key), json.dumps(data, indent=1, sort_keys=True).encode())
         return TopicResult(topic, values, stored, seconds, cached=False)

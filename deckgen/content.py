@@ -29,106 +29,21 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import yaml
-
 from .errors import DeckgenError, Problem
 from .lint import SILENCEABLE
 from .project import Project, TopicPaths
 from .records import REQUIRED, Card, CardType, Expectation, Silence, Text, Topic
 from .refs import Value
+from .yamlfile import LocDict, LocList, parse_yaml, read_text
 
 CARD_ID = re.compile(r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$")
 TAG = re.compile(r"^[^\s\"]+$")
-CLOZE = re.compile(r"\{\{c\d+::")
+CLOZE = re.compile(r"\{\{c[1-9]\d*::")  # Anki numbers deletions from 1; c0 makes no card
 TOPIC_KEYS = {"title", "cards"}
 CARD_KEYS = {"id", "type", "front", "back", "text", "extra", "tags", "covers", "expect", "lint"}
 TEXT_KEYS = ("front", "back", "text", "extra")
 EXPECT_KEYS = {"equals", "approx", "rel", "abs", "min", "max"}
 MAX_FIELD_CHARS = 20_000
-
-
-class LocDict(dict[Any, Any]):
-    """A YAML mapping that knows the line of itself and of each key and value."""
-
-    line: int
-    key_lines: dict[Any, int]
-    value_lines: dict[Any, int]
-    literal: dict[Any, bool]
-
-
-class LocList(list[Any]):
-    """A YAML sequence that knows the line of each item."""
-
-    line: int
-    item_lines: list[int]
-
-
-class _DuplicateKey(yaml.YAMLError):
-    def __init__(self, key: object, line: int) -> None:
-        super().__init__(f"duplicate key {key!r}")
-        self.key, self.line = key, line
-
-
-class _Loader(yaml.SafeLoader):
-    pass
-
-
-def _mapping(loader: _Loader, node: yaml.MappingNode) -> LocDict:
-    loader.flatten_mapping(node)
-    out = LocDict()
-    out.line = node.start_mark.line + 1
-    out.key_lines, out.value_lines, out.literal = {}, {}, {}
-    for key_node, value_node in node.value:
-        key = loader.construct_object(key_node, deep=True)
-        if not isinstance(key, str | int | float | bool) and key is not None:
-            raise _DuplicateKey(key, key_node.start_mark.line + 1)  # unhashable key; reported below
-        if key in out:
-            raise _DuplicateKey(key, key_node.start_mark.line + 1)
-        out[key] = loader.construct_object(value_node, deep=True)
-        out.key_lines[key] = key_node.start_mark.line + 1
-        style = getattr(value_node, "style", None)
-        block = style in ("|", ">")
-        # A block scalar's text starts on the line after its `|` indicator.
-        out.value_lines[key] = value_node.start_mark.line + 1 + (1 if block else 0)
-        out.literal[key] = style == "|"
-    return out
-
-
-def _sequence(loader: _Loader, node: yaml.SequenceNode) -> LocList:
-    out = LocList(loader.construct_object(child, deep=True) for child in node.value)
-    out.line = node.start_mark.line + 1
-    out.item_lines = [child.start_mark.line + 1 for child in node.value]
-    return out
-
-
-_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping)
-_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _sequence)
-
-
-def parse_yaml(text: str, shown: str) -> Any:
-    """Parse YAML with line tracking; a syntax error becomes a DeckgenError with its line."""
-    try:
-        return yaml.load(text, Loader=_Loader)
-    except _DuplicateKey as exc:
-        raise DeckgenError(Problem(shown, exc.line, None, f"duplicate key {exc.key!r}")) from None
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark else None
-        what = exc.problem or str(exc)
-        raise DeckgenError(Problem(shown, line, None, f"YAML syntax error: {what}")) from None
-    except yaml.YAMLError as exc:
-        raise DeckgenError(Problem(shown, None, None, f"YAML error: {exc}")) from None
-
-
-def read_text(data: bytes, shown: str) -> str:
-    """Decode UTF-8, naming the line of the first bad byte."""
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise DeckgenError(
-            Problem(shown, line, None, f"not valid UTF-8 (byte 0x{data[exc.start]:02x})")
-        ) from None
 
 
 @dataclass
@@ -192,27 +107,36 @@ def _card(raw: Any, line: int, topic: str, col: _Collector) -> Card | None:
         bad("type", f"unknown type {raw.get('type')!r} (basic, cloze or basic-reversed)")
         return None
     fields: dict[str, Text] = {}
+    reported: set[str] = set()
     for key in TEXT_KEYS:
-        if key not in raw:
+        if raw.get(key) is None:  # absent, or `key:` with nothing after it
             continue
         value = raw[key]
         if isinstance(value, int | float) and not isinstance(value, bool):
             value = str(value)
+        reported.add(key)
         if not isinstance(value, str):
             bad(key, f"`{key}` must be text")
             continue
         if len(value) > MAX_FIELD_CHARS:
             bad(key, f"`{key}` is {len(value)} characters; a card field may hold at most {MAX_FIELD_CHARS}")
             continue
+        if not _encodable(value):
+            bad(key, f"`{key}` contains a lone surrogate (an invalid \\u escape such as \\ud800)")
+            continue
+        reported.discard(key)
         fields[key] = Text(value, raw.value_lines[key], raw.literal[key])
     allowed = {"extra", *REQUIRED[ctype]}
     for key in fields.keys() - allowed:
         bad(key, f"a {ctype} card has no `{key}` field (it has {', '.join(sorted(allowed))})")
     for key in REQUIRED[ctype]:
-        if key not in fields or not fields[key].text.strip():
+        if key not in reported and (key not in fields or not fields[key].text.strip()):
             bad(key, f"a {ctype} card needs a non-empty `{key}`")
-    if ctype is CardType.CLOZE and "text" in fields and not CLOZE.search(fields["text"].text):
-        bad("text", "a cloze card needs at least one {{c1::...}} deletion")
+    if ctype is CardType.CLOZE and "text" in fields:
+        if re.search(r"\{\{c0+::", fields["text"].text):
+            bad("text", "cloze numbers start at 1: Anki makes no card for {{c0::...}}")
+        elif not CLOZE.search(fields["text"].text):
+            bad("text", "a cloze card needs at least one {{c1::...}} deletion")
     tags = _str_list(raw, "tags", card_id, col, TAG, "tags are single words without spaces")
     covers = _str_list(raw, "covers", card_id, col, None, "")
     expects = _expects(raw, card_id, col)
@@ -231,6 +155,14 @@ def _card(raw: Any, line: int, topic: str, col: _Collector) -> Card | None:
         line=line,
         silences=tuple(silences),
     )
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _str_list(raw: LocDict, key: str, card_id: str, col: _Collector, pattern: re.Pattern[str] | None,

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # refs.py is not part of the compute runtime (cache.RUNTIME_FILES)
     from .refs import Value
 
+MAX_INT = 10**100  # a card shows numbers; bigger ints are a bug (and JSON cannot hold 4,300+ digits)
 NAME_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_"
 
 
@@ -58,8 +59,7 @@ def _caller() -> tuple[str, int]:
     return frame.f_code.co_filename, frame.f_lineno
 
 
-def _check_name(name: object, kind: str) -> str:
-    file, line = _caller()
+def _check_name(name: object, kind: str, file: str, line: int) -> str:
     if not isinstance(name, str) or not name or name[0].isdigit() or any(c not in NAME_CHARS for c in name):
         raise ContentError(f"{kind} name {name!r} must be an identifier (letters, digits, _)", file, line)
     return name
@@ -67,7 +67,18 @@ def _check_name(name: object, kind: str) -> str:
 
 def to_plain(value: Any) -> Value:
     """Tensors, numpy numbers, shapes -> plain JSON-able Python values (what cards can show)."""
-    if value is None or isinstance(value, bool | int | str):
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        if abs(value) >= MAX_INT:
+            digits = int(abs(value).bit_length() * 0.30103) + 1  # str() refuses ints over 4,300 digits
+            raise TypeError(f"an integer of about {digits} digits is too large to show on a card")
+        return value
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise TypeError("text with a lone surrogate cannot be shown on a card") from None
         return value
     if isinstance(value, float):
         return value
@@ -99,8 +110,8 @@ class Context:
 
     def value(self, name: str, value: Any) -> Any:
         """Register a value cards can show as ``{{ name }}``; returns it unchanged for chaining."""
-        _check_name(name, "value")
         file, line = _caller()
+        _check_name(name, "value", file, line)
         if name in self.values:
             raise ContentError(f"value {name!r} registered twice", file, line)
         try:
@@ -117,8 +128,8 @@ class Context:
 
         ``draw(fig)`` receives an empty ``matplotlib.figure.Figure`` and draws on it.
         """
-        _check_name(name, "figure")
         file, line = _caller()
+        _check_name(name, "figure", file, line)
         if name in self.figures:
             raise ContentError(f"figure {name!r} registered twice", file, line)
         if not callable(draw):

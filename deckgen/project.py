@@ -12,9 +12,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
 from .errors import DeckgenError, Problem, display_path
+from .yamlfile import load_file
 
 SETTINGS_FILE = "deckgen.yaml"
 CARDS_FILE = "cards.yaml"
@@ -82,6 +81,10 @@ class Project:
             cards = d / CARDS_FILE
             if not d.is_dir() or d.name.startswith((".", "_")) or not cards.is_file():
                 continue
+            if not TOPIC_NAME.match(d.name):
+                raise DeckgenError(Problem(self.rel(cards), None, None,
+                                           f"topic folder name {d.name!r} must be lower-case letters, digits and '-' "
+                                           "(it becomes the topic's tag and --topic name)"))
             compute = d / COMPUTE_FILE
             found.append(TopicPaths(d.name, d, cards, compute if compute.is_file() else None))
         return found
@@ -111,28 +114,27 @@ def load_project(root: Path) -> Project:
     if not path.is_file():
         return Project(root, Settings())
     rel = display_path(path, root)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        line = getattr(getattr(exc, "problem_mark", None), "line", None)
-        raise DeckgenError(
-            Problem(rel, None if line is None else line + 1, None, f"cannot read settings: {exc}")
-        ) from None
+    data = load_file(path, rel) or {}
     if not isinstance(data, dict):
         raise DeckgenError(Problem(rel, 1, None, "settings must be a mapping"))
-    unknown = set(data) - {"deck", "questions", "timeout"}
+
+    def at(key: str) -> int | None:
+        return getattr(data, "value_lines", {}).get(key)
+
+    unknown = sorted(set(data) - {"deck", "questions", "timeout"}, key=str)
     if unknown:
-        raise DeckgenError(Problem(rel, None, None, f"unknown setting(s): {', '.join(sorted(unknown))}"))
+        raise DeckgenError(Problem(rel, getattr(data, "key_lines", {}).get(unknown[0]), None,
+                                   f"unknown setting(s): {', '.join(map(str, unknown))} (deck, questions, timeout)"))
     deck = data.get("deck", Settings.deck)
     if not isinstance(deck, str) or not deck.strip() or "::" in deck:
-        raise DeckgenError(Problem(rel, None, None, "deck must be a non-empty name without '::'"))
+        raise DeckgenError(Problem(rel, at("deck"), None, "deck must be a non-empty name without '::'"))
     timeout = data.get("timeout", DEFAULT_TIMEOUT)
     if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
-        raise DeckgenError(Problem(rel, None, None, "timeout must be a positive number of seconds"))
+        raise DeckgenError(Problem(rel, at("timeout"), None, "timeout must be a positive number of seconds"))
     questions = data.get("questions")
     qpath = None
     if questions is not None:
         if not isinstance(questions, str):
-            raise DeckgenError(Problem(rel, None, None, "questions must be a path"))
+            raise DeckgenError(Problem(rel, at("questions"), None, "questions must be a path"))
         qpath = (root / questions).resolve()
     return Project(root, Settings(deck=deck.strip(), questions=qpath, timeout=float(timeout)))

@@ -5,9 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
 from .errors import DeckgenError, Problem
+from .yamlfile import load_file
 
 
 @dataclass(frozen=True)
@@ -20,11 +19,9 @@ class Question:
 def load_questions(path: Path, shown: str) -> dict[str, Question]:
     """Questions by id. ``shown`` is the path as messages should print it."""
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = load_file(path, shown)
     except FileNotFoundError:
         raise DeckgenError(Problem(shown, None, None, "questions file not found")) from None
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise DeckgenError(Problem(shown, None, None, f"cannot read questions: {exc}")) from None
     if not isinstance(data, list):
         raise DeckgenError(Problem(shown, None, None, "questions file must be a list of entries"))
     out: dict[str, Question] = {}

@@ -26,7 +26,7 @@ from markdown.inlinepatterns import InlineProcessor
 from markdown.util import AtomicString
 
 from .errors import Problem
-from .records import FIELDS, Asset, Card, Expectation, Figure, Note, Text, Topic, TopicResult
+from .records import FIELDS, Asset, Card, CardType, Expectation, Figure, Note, Text, Topic, TopicResult
 from .refs import REF_RE, VALUE_RE, Value, format_value, ref_of
 
 MD_EXTENSIONS = ["tables", "sane_lists", "pymdownx.arithmatex", "pymdownx.superfences", "pymdownx.highlight"]
@@ -171,11 +171,41 @@ def render_card(card: Card, result: TopicResult, folder: Path | None = None) -> 
         filled = _TEXT_RE.sub(substitute, text.text)
         converted = markdown_to_html(filled)
         html[fname] = _SLOT_RE.sub(lambda m, images=images: images[int(m.group(1))], converted)
+    if not problems:
+        for name, why in _cardless(card, html):
+            problems.append(Problem(card.file, card.fields[name].line if name in card.fields else card.line,
+                                    card.id, why))
     if problems:
         return None, problems
     fields = (*tuple(html.get(name, "") for name in FIELDS[card.type]), card.id)
     return Note(card.id, card.type, card.topic, fields, card_tags(card),
                 tuple(media[k] for k in sorted(media))), []
+
+
+_DELETION = re.compile(r"\{\{c([1-9]\d*)::(?!\}\})")
+
+
+def _cardless(card: Card, html: dict[str, str]) -> list[tuple[str, str]]:
+    """Fields whose rendered HTML would make Anki generate fewer cards than the author wrote."""
+    def blank(name: str) -> bool:
+        text = re.sub(r"<[^>]*>", "", html.get(name, ""))
+        return not text.strip() and "<img" not in html.get(name, "")
+
+    if card.type is CardType.CLOZE:
+        written = set(re.findall(r"\{\{c([1-9]\d*)::", card.fields["text"].text))
+        missing = sorted(written - set(_DELETION.findall(html.get("text", ""))), key=int)
+        if missing:
+            shown = ", ".join(f"c{n}" for n in missing)
+            return [("text", f"cloze deletion {shown} does not survive rendering, so Anki would make no card for it "
+                             "(a deletion inside a fenced code block is split by highlighting; an empty value "
+                             "empties a deletion)")]
+        return []
+    out = []
+    if blank("front"):
+        out.append(("front", "`front` renders to nothing, so Anki would make no card"))
+    if card.type is CardType.REVERSED and blank("back"):
+        out.append(("back", "`back` renders to nothing, so Anki would drop the reverse card"))
+    return out
 
 
 def _asset(src: str, folder: Path | None) -> Asset | str:

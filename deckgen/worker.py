@@ -19,6 +19,7 @@ import sys
 import tempfile
 import time
 import traceback
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -91,7 +92,10 @@ def run(conn: Connection, request: Request) -> None:
     try:
         result: Success | Failure = _run(request)
     except BaseException as exc:  # anything at all: the parent must get an answer
-        result = _failure(exc, request)
+        try:
+            result = _failure(exc, request)
+        except BaseException:  # e.g. a traceback that cannot be formatted
+            result = Failure(request.compute_path, None, f"{type(exc).__name__} (its message could not be shown)")
     try:
         conn.send(result)
     finally:
@@ -101,7 +105,11 @@ def run(conn: Connection, request: Request) -> None:
 def _failure(exc: BaseException, request: Request) -> Failure:
     from .context import ContentError
 
-    message = f"{type(exc).__name__}: {exc}".rstrip(": ")
+    try:
+        text = str(exc)
+    except Exception:  # an exception whose __str__ itself fails
+        text = "(its message could not be shown)"
+    message = f"{type(exc).__name__}: {text}".rstrip(": ")
     if isinstance(exc, ContentError):
         return Failure(exc.file or request.compute_path, exc.line, str(exc))
     if isinstance(exc, FigureError):
@@ -168,12 +176,12 @@ def _run(request: Request) -> Success | Failure:
     topic_dir = str(path.parent)
     sys.path[:0] = [topic_dir, request.content_dir]
     start = time.perf_counter()
-    out, err = io.StringIO(), io.StringIO()
+    out, err, raw_out = io.StringIO(), io.StringIO(), io.BytesIO()
     ctx = Context()
     # A scratch working directory: relative writes by the author's code land outside the project.
     with tempfile.TemporaryDirectory(prefix="deckgen-") as scratch:
         os.chdir(scratch)
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        with _fd1_into(raw_out), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             spec = importlib.util.spec_from_file_location(f"deckgen_topic_{request.topic.replace('-', '_')}", path)
             assert spec is not None and spec.loader is not None
             module = importlib.util.module_from_spec(spec)
@@ -192,7 +200,30 @@ def _run(request: Request) -> Success | Failure:
     seconds = time.perf_counter() - start
     deps = _dependencies(opened, sys.modules.values(), request)
     left = _left_in_project(written, request)
-    return Success(ctx.values, figures, deps, out.getvalue(), err.getvalue(), seconds, left)
+    stdout = out.getvalue() + raw_out.getvalue().decode("utf-8", "replace")
+    return Success(ctx.values, figures, deps, stdout, err.getvalue(), seconds, left)
+
+
+@contextlib.contextmanager
+def _fd1_into(sink: io.BytesIO) -> Iterator[None]:
+    """Capture writes to file descriptor 1 too (os.write, subprocesses, C code), not only sys.stdout.
+
+    The worker's fd 1 is deckgen's own stdout: anything the author's code writes there would
+    otherwise land in the middle of deckgen's output and escape the "no printing" rule.
+    """
+    sys.stdout.flush()
+    saved = os.dup(1)
+    with tempfile.TemporaryFile() as tmp:
+        os.dup2(tmp.fileno(), 1)
+        try:
+            yield
+        finally:
+            with contextlib.suppress(Exception):
+                sys.stdout.flush()
+            os.dup2(saved, 1)
+            os.close(saved)
+            tmp.seek(0)
+            sink.write(tmp.read())
 
 
 # Night variants: the card's night background, and greys (black text, spines, hard-coded "black"

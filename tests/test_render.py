@@ -12,6 +12,8 @@ from deckgen.render import check_expectations, markdown_to_html, render_card
 
 
 def card(ctype=CardType.BASIC, literal=True, **fields: str) -> Card:
+    if ctype is CardType.BASIC:
+        fields = {"front": "Q?", **fields}
     return Card(id="c1", type=ctype, fields={k: Text(v, 10, literal) for k, v in fields.items()}, tags=("t",),
                 covers=(), expects=(), topic="demo", file="content/demo/cards.yaml", line=9)
 
@@ -133,3 +135,25 @@ def test_exponent_values_inside_math_are_typeset_as_powers_of_ten():
     assert "\\( \\sigma(-10) = 4.5 \\times 10^{-5} \\)" in back
     assert ", 1e-24," in back  # outside math a value is shown as formatted
     assert "\\[ 10^{-24} \\]" in back and "plain 4.5e-05" in back
+
+
+@pytest.mark.parametrize(("ctype", "fields", "message"), [
+    (CardType.BASIC, {"front": "{{ empty }}", "back": "b"}, "`front` renders to nothing, so Anki would make no card"),
+    (CardType.BASIC, {"front": "[1]: https://example.com", "back": "b"},
+     "`front` renders to nothing, so Anki would make no card"),
+    (CardType.REVERSED, {"front": "f", "back": "{{ empty }}"},
+     "`back` renders to nothing, so Anki would drop the reverse card"),
+    (CardType.CLOZE, {"text": "```python\nx = {{c1::1}}\n```"},
+     "cloze deletion c1 does not survive rendering, so Anki would make no card for it (a deletion inside a "
+     "fenced code block is split by highlighting; an empty value empties a deletion)"),
+    (CardType.CLOZE, {"text": "{{c2::kept}}\n\n```python\nx = {{c1::lost}}\n```"},
+     "cloze deletion c1 does not survive rendering, so Anki would make no card for it (a deletion inside a "
+     "fenced code block is split by highlighting; an empty value empties a deletion)"),
+    (CardType.CLOZE, {"text": "a {{c1::{{ empty }}}}"},
+     "cloze deletion c1 does not survive rendering, so Anki would make no card for it (a deletion inside a "
+     "fenced code block is split by highlighting; an empty value empties a deletion)"),
+])
+def test_a_note_that_would_make_no_card_is_an_error(ctype, fields, message):
+    _, problems = render_card(card(ctype, **fields), TopicResult("demo", {"empty": ""}, {}))
+    assert [p.message for p in problems] == [message]
+    assert problems[0].line == 10

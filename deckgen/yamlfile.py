@@ -1,0 +1,142 @@
+"""Reading the project's YAML files (cards, syllabus, settings, questions) with lines for errors.
+
+The loader remembers the line of every mapping, key, value and list item, so any later check can
+point at the author's line. It is stricter than PyYAML where PyYAML would hide a mistake:
+
+* a duplicate key is an error (PyYAML silently keeps the last value);
+* a key must be a plain scalar (a list or mapping as a key is a typo, not a feature);
+* aliases (``*name``) are rejected: repeating a card through an alias would give two notes one
+  identity, and errors would point at the anchor rather than at the repetition;
+* nesting deeper than ``MAX_DEPTH`` is an error at its line instead of a RecursionError.
+
+Every syntax problem becomes one :class:`~deckgen.errors.Problem` with the file and line.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+from yaml.events import AliasEvent
+
+from .errors import DeckgenError, Problem
+
+MAX_DEPTH = 50  # far deeper than any content needs; PyYAML's recursion fails near 1,000
+
+
+class LocDict(dict[Any, Any]):
+    """A YAML mapping that knows the line of itself and of each key and value."""
+
+    line: int
+    key_lines: dict[Any, int]
+    value_lines: dict[Any, int]
+    literal: dict[Any, bool]
+
+
+class LocList(list[Any]):
+    """A YAML sequence that knows the line of each item."""
+
+    line: int
+    item_lines: list[int]
+
+
+class _Located(yaml.YAMLError):
+    """A problem the loader found itself, with its line."""
+
+    def __init__(self, line: int, message: str) -> None:
+        super().__init__(message)
+        self.line, self.message = line, message
+
+
+class _Loader(yaml.SafeLoader):
+    depth = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        event = self.peek_event()
+        if isinstance(event, AliasEvent):
+            raise _Located(event.start_mark.line + 1,
+                           f"YAML alias *{event.anchor} is not allowed here: write the content out")
+        self.depth += 1
+        try:
+            if self.depth > MAX_DEPTH:
+                raise _Located(event.start_mark.line + 1, f"YAML nested more than {MAX_DEPTH} levels deep")
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+
+def _mapping(loader: _Loader, node: yaml.MappingNode) -> LocDict:
+    loader.flatten_mapping(node)
+    out = LocDict()
+    out.line = node.start_mark.line + 1
+    out.key_lines, out.value_lines, out.literal = {}, {}, {}
+    for key_node, value_node in node.value:
+        line = key_node.start_mark.line + 1
+        if not isinstance(key_node, yaml.ScalarNode):
+            raise _Located(line, "a key must be a plain name, not a list or mapping")
+        key = loader.construct_object(key_node, deep=True)
+        if key in out:
+            raise _Located(line, f"duplicate key {key!r}")
+        out[key] = loader.construct_object(value_node, deep=True)
+        out.key_lines[key] = line
+        style = getattr(value_node, "style", None)
+        block = style in ("|", ">")
+        # A block scalar's text starts on the line after its `|` indicator.
+        out.value_lines[key] = value_node.start_mark.line + 1 + (1 if block else 0)
+        out.literal[key] = style == "|"
+    return out
+
+
+def _sequence(loader: _Loader, node: yaml.SequenceNode) -> LocList:
+    out = LocList(loader.construct_object(child, deep=True) for child in node.value)
+    out.line = node.start_mark.line + 1
+    out.item_lines = [child.start_mark.line + 1 for child in node.value]
+    return out
+
+
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping)
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _sequence)
+
+
+def parse_yaml(text: str, shown: str) -> Any:
+    """Parse YAML with line tracking; a syntax error becomes a DeckgenError with its line."""
+    try:
+        return yaml.load(text, Loader=_Loader)
+    except _Located as exc:
+        raise DeckgenError(Problem(shown, exc.line, None, exc.message)) from None
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        what = exc.problem or str(exc)
+        if exc.context_mark is not None and ("end of stream" in what or "<stream end>" in what):
+            # An unclosed quote or bracket: the end of the file is not where the mistake is.
+            mark = exc.context_mark
+            opened = str(exc.context).removeprefix("while scanning ").removeprefix("while parsing ")
+            what = f"{opened} is never closed"
+        line = mark.line + 1 if mark else None
+        raise DeckgenError(Problem(shown, line, None, f"YAML syntax error: {what}")) from None
+    except yaml.reader.ReaderError as exc:
+        line = text.count("\n", 0, exc.position) + 1
+        code = exc.character if isinstance(exc.character, int) else ord(exc.character)
+        raise DeckgenError(Problem(shown, line, None, f"control character U+{code:04X} is not allowed in a YAML "
+                                   "file (write it as an escape in a double-quoted string)")) from None
+    except yaml.YAMLError as exc:
+        raise DeckgenError(Problem(shown, None, None, f"YAML error: {' '.join(str(exc).split())}")) from None
+
+
+def read_text(data: bytes, shown: str) -> str:
+    """Decode UTF-8, naming the line of the first bad byte."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise DeckgenError(
+            Problem(shown, line, None, f"not valid UTF-8 (byte 0x{data[exc.start]:02x})")
+        ) from None
+
+
+def load_file(path: Any, shown: str) -> Any:
+    """Read and parse one YAML file; every problem is a located DeckgenError."""
+    return parse_yaml(read_text(path.read_bytes(), shown), shown)
+
+
+__all__ = ["LocDict", "LocList", "load_file", "parse_yaml", "read_text"]
