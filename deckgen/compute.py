@@ -137,7 +137,10 @@ def _run_all(project: Project, cache: Cache, todo: list[tuple[Topic, str]], opti
                 else:
                     continue
                 running.remove(r)
-                r.process.join(5)
+                r.process.join(0.5)
+                if r.process.is_alive():  # the result is in; a thread the code left running must not hold us up
+                    r.process.kill()
+                    r.process.join(5)
                 r.conn.close()
                 result = _finish(project, cache, r, outcome, problems)
                 if result is not None:

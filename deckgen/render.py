@@ -171,6 +171,11 @@ def render_card(card: Card, result: TopicResult, folder: Path | None = None) -> 
         filled = _TEXT_RE.sub(substitute, text.text)
         converted = markdown_to_html(filled)
         html[fname] = _SLOT_RE.sub(lambda m, images=images: images[int(m.group(1))], converted)
+    for name, value in html.items():
+        if len(value) > MAX_RENDERED_CHARS:
+            problems.append(Problem(card.file, card.fields[name].line, card.id,
+                                    f"`{name}` renders to {len(value):,} characters of HTML; at most "
+                                    f"{MAX_RENDERED_CHARS:,} fit a card (is a value a huge list or a wide format?)"))
     if not problems:
         for name, why in _cardless(card, html):
             problems.append(Problem(card.file, card.fields[name].line if name in card.fields else card.line,
@@ -182,6 +187,7 @@ def render_card(card: Card, result: TopicResult, folder: Path | None = None) -> 
                 tuple(media[k] for k in sorted(media))), []
 
 
+MAX_RENDERED_CHARS = 100_000  # a source field holds at most 20,000; values must not blow it up
 _DELETION = re.compile(r"\{\{c([1-9]\d*)::(?!\}\})")
 
 
