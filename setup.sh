@@ -37,4 +37,6 @@ if ! command -v chromium >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
 fi
 
+# Bytecode for deckgen itself: some machines set PYTHONDONTWRITEBYTECODE, which still reads .pyc files.
+.venv/bin/python -m compileall -q deckgen
 .venv/bin/deckgen build

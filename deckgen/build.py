@@ -7,6 +7,7 @@ there is one.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import time
@@ -17,11 +18,11 @@ from .compute import ComputeOptions, Progress, compute_topics, silent
 from .content import check_covers, load_topics
 from .errors import DeckgenError, Problem
 from .manifest import Manifest
-from .package import NOTE_TYPES, DeckSpec, write_package
+from .package import NOTE_TYPES, DeckSpec, write_package_if_changed
 from .project import Project
 from .questions import load_questions
 from .records import Card, CardType, Note, Topic, TopicResult
-from .render import content_hash, render_topic
+from .render import MarkdownMemo, content_hash, render_topic
 from .syllabus import check_syllabus
 
 
@@ -56,6 +57,7 @@ class BuildReport:
     figures: int  # figures and static images shown on cards (each computed figure is two files: day, night)
     media: int  # files in the package
     bytes: int
+    written: bool  # False when the output already held exactly this package
     changed: list[str]
     computed: list[str]
     cached: list[str]
@@ -87,10 +89,14 @@ def prepare(project: Project, options: BuildOptions, progress: Progress = silent
         project, topics, ComputeOptions(jobs=options.jobs, timeout=timeout, fresh=options.fresh), progress)
     problems += compute_problems
     notes: dict[str, list[Note]] = {}
+    memo = MarkdownMemo.open(project.cache_dir)
     for topic in topics:
         if topic.name in results:
-            notes[topic.name], found = render_topic(topic, results[topic.name])
+            notes[topic.name], found = render_topic(topic, results[topic.name], memo)
             problems += found
+    if not problems:
+        with contextlib.suppress(OSError):  # a read-only cache folder only costs speed
+            memo.save(prune=not options.topics)
     return Prepared(topics, results, notes, sorted(set(problems), key=_order))
 
 
@@ -127,13 +133,14 @@ def build(project: Project, options: BuildOptions, progress: Progress = silent) 
     decks = [DeckSpec(f"{project.settings.deck}::{t.title}", tuple(prepared.notes[t.name])) for t in prepared.topics]
     out = output_path(project, options, prepared.topics)
     try:
-        stats = write_package(decks, mods, out)
+        stats = write_package_if_changed(decks, mods, out, project.cache_dir / "packages")
         manifest.save()
     except OSError as exc:
         detail = f" ({exc.filename})" if isinstance(exc.filename, str) and exc.filename != str(out) else ""
         raise DeckgenError(f"cannot write {out}: {exc.strerror or exc}{detail}") from None
     return BuildReport(
         out=out, notes=stats.notes, cards=stats.cards, bytes=stats.bytes, changed=changed, media=stats.media,
+        written=stats.written,
         figures=len({m.media_name for d in decks for n in d.notes for m in n.media}),
         computed=[n for n, r in prepared.results.items() if not r.cached],
         cached=[n for n, r in prepared.results.items() if r.cached],

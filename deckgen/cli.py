@@ -97,7 +97,8 @@ def build_cmd(project_dir: Path, topics: tuple[str, ...], jobs: int, fresh: bool
         _fail(exc.problems)
         return
     size = f"{report.bytes / 1024:.0f} KiB"
-    click.echo(f"wrote {project.rel(report.out)}: {report.notes} notes, {report.cards} cards, "
+    what = f"wrote {project.rel(report.out)}" if report.written else f"{project.rel(report.out)} is up to date"
+    click.echo(f"{what}: {report.notes} notes, {report.cards} cards, "
                f"{report.figures} figures ({size}); {len(report.changed)} notes changed since the manifest")
 
 

@@ -9,20 +9,26 @@ without harming other topics, and no topic pays the import again).
 from __future__ import annotations
 
 import contextlib
-import multiprocessing
+import json
 import sys
 import time
 import types
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from multiprocessing.connection import Connection, wait
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from . import worker
 from .cache import Cache, atomic_write
 from .errors import Problem
 from .project import Project
 from .records import Topic, TopicResult
+
+if TYPE_CHECKING:  # imported where used: a build with every result cached never loads them
+    import multiprocessing
+    import multiprocessing.context
+    from multiprocessing.connection import Connection
+
+    from . import worker
 
 Progress = Callable[[str, str, float], None]  # (topic, status, seconds); status: cached|started|done|failed
 
@@ -67,12 +73,47 @@ def compute_topics(project: Project, topics: list[Topic], options: ComputeOption
     if not todo:
         return results, []
     problems: list[Problem] = []
+    timings = _Timings(project.cache_dir / "timings.json")
+    todo.sort(key=lambda item: timings.estimate(item[0]), reverse=True)
     for name, result in _run_all(project, cache, todo, options, progress, problems).items():
         results[name] = result
+        timings.seconds[name] = round(result.seconds, 2)
+    with contextlib.suppress(OSError):
+        timings.save()
     return results, problems
 
 
+class _Timings:
+    """How long each topic took last time, to start the longest first.
+
+    With two cores, a long topic that starts last leaves one core idle at the end; ordering
+    longest-first fills both. Kept by topic name, since cache keys change with every code edit.
+    A topic never run is estimated from its figures, which are most of a computation's time.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            data = json.loads(path.read_bytes())
+            self.seconds: dict[str, float] = {k: float(v) for k, v in data.items()}
+        except (OSError, ValueError, TypeError, AttributeError):
+            self.seconds = {}
+
+    def estimate(self, topic: Topic) -> float:
+        if topic.name in self.seconds:
+            return self.seconds[topic.name]
+        return 1.0 + 0.6 * len({ref.name for card in topic.cards for _, ref, _ in card.refs() if ref.kind == "figure"})
+
+    def save(self) -> None:
+        atomic_write(self.path, json.dumps(self.seconds, indent=1, sort_keys=True).encode())
+
+
 def _context() -> multiprocessing.context.ForkServerContext:
+    import multiprocessing
+    import multiprocessing.context
+
+    from . import worker
+
     ctx = multiprocessing.get_context("forkserver")
     assert isinstance(ctx, multiprocessing.context.ForkServerContext)
     ctx.set_forkserver_preload(worker.PRELOAD)
@@ -96,6 +137,8 @@ def _bare_main() -> Iterator[None]:
 
 
 def _request(project: Project, topic: Topic) -> worker.Request:
+    from . import worker
+
     assert topic.compute_path is not None
     package_dir = str(Path(worker.__file__).resolve().parent)
     ignore = (str(project.cache_dir), str(project.build_dir), str(project.figures_dir), package_dir,
@@ -105,6 +148,10 @@ def _request(project: Project, topic: Topic) -> worker.Request:
 
 def _run_all(project: Project, cache: Cache, todo: list[tuple[Topic, str]], options: ComputeOptions,
              progress: Progress, problems: list[Problem]) -> dict[str, TopicResult]:
+    from multiprocessing.connection import wait
+
+    from . import worker
+
     ctx = _context()
     pending = list(todo)
     running: list[_Running] = []
@@ -154,6 +201,8 @@ def _run_all(project: Project, cache: Cache, todo: list[tuple[Topic, str]], opti
 
 
 def _receive(r: _Running) -> worker.Success | worker.Failure:
+    from . import worker
+
     try:
         if r.conn.poll():
             outcome: worker.Success | worker.Failure = r.conn.recv()
@@ -167,6 +216,8 @@ def _receive(r: _Running) -> worker.Success | worker.Failure:
 
 def _finish(project: Project, cache: Cache, r: _Running, outcome: worker.Success | worker.Failure,
             problems: list[Problem]) -> TopicResult | None:
+    from . import worker
+
     shown = project.rel(Path(r.topic.compute_path or ""))
     if isinstance(outcome, worker.Failure):
         file = project.rel(Path(outcome.file)) if outcome.file else shown

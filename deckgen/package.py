@@ -23,8 +23,10 @@ import zipfile
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import genanki
+if TYPE_CHECKING:  # imported where used: a build with nothing to package never loads it
+    import genanki
 
 from .cache import atomic_write
 from .records import CardType, Note
@@ -57,6 +59,8 @@ class NoteType:
     cloze: bool = False
 
     def model(self, css: str) -> genanki.Model:
+        import genanki
+
         return genanki.Model(
             self.id,
             self.name,
@@ -108,6 +112,8 @@ def models() -> dict[CardType, genanki.Model]:
 
 
 def guid(card_id: str) -> str:
+    import genanki
+
     return genanki.guid_for(GUID_NAMESPACE, card_id)  # type: ignore[no-any-return]
 
 
@@ -131,10 +137,13 @@ class PackageStats:
     cards: int
     media: int
     bytes: int
+    written: bool = True  # False: the file already held exactly this package
 
 
 def write_package(decks: list[DeckSpec], mods: dict[str, int], out: Path) -> PackageStats:
     """Write the package atomically: the old file stays until the new one is complete."""
+    import genanki
+
     timestamp = max(mods.values(), default=0)
     built = []
     position = itertools.count()
@@ -169,6 +178,44 @@ def write_package(decks: list[DeckSpec], mods: dict[str, int], out: Path) -> Pac
     return PackageStats(n_notes, n_cards, len(media), len(data))
 
 
+def package_key(decks: list[DeckSpec], mods: dict[str, int]) -> str:
+    """A hash of everything that decides the package's bytes (for skipping an identical rewrite)."""
+    from .cache import dist_version
+
+    here = Path(__file__).parent
+    h = hashlib.sha256((here / "package.py").read_bytes() + (here / "templates" / "card.css").read_bytes())
+    h.update(f"genanki={dist_version('genanki')}".encode())
+    for spec in decks:
+        h.update(b"\0deck\0" + spec.name.encode())
+        for note in spec.notes:
+            media = sorted(name for item in note.media for name, _ in item.files())
+            h.update(json.dumps([note.card_id, note.type, note.fields, note.tags, mods[note.card_id], media],
+                                ensure_ascii=False).encode())
+    return h.hexdigest()
+
+
+def write_package_if_changed(decks: list[DeckSpec], mods: dict[str, int], out: Path, stamps: Path) -> PackageStats:
+    """``write_package``, skipped when these exact inputs already wrote the file that is there.
+
+    The stamp records the inputs' key and the sha256 of the file written; a deleted, replaced or
+    hand-edited output no longer matches and is written again.
+    """
+    from .cache import sha256_bytes
+
+    key = package_key(decks, mods)
+    stamp = stamps / f"{sha256_bytes(str(out.resolve()).encode())[:24]}.json"
+    try:
+        old = json.loads(stamp.read_bytes())
+        if old["key"] == key and sha256_bytes(out.read_bytes()) == old["sha256"]:
+            return PackageStats(**{**old["stats"], "written": False})
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    stats = write_package(decks, mods, out)
+    record = {"key": key, "sha256": sha256_bytes(out.read_bytes()), "stats": stats.__dict__}
+    atomic_write(stamp, json.dumps(record, sort_keys=True).encode())
+    return stats
+
+
 def _zip(db_path: Path, media: dict[str, Path]) -> bytes:
     names = sorted(media)
     with tempfile.SpooledTemporaryFile() as buf:
@@ -189,4 +236,4 @@ def _zip(db_path: Path, media: dict[str, Path]) -> bytes:
         return buf.read()
 
 
-__all__ = ["NOTE_TYPES", "DeckSpec", "PackageStats", "deck_id", "guid", "write_package"]
+__all__ = ["NOTE_TYPES", "DeckSpec", "PackageStats", "deck_id", "guid", "write_package", "write_package_if_changed"]

@@ -191,7 +191,7 @@ def test_night_variant_mirrors_greys_and_keeps_colours():
         right.text(0, 0, "0", color="black")
 
     spec = FigureSpec("f", draw, 4.0, 2.0, "compute.py", 1)
-    day, night = (Image.open(io.BytesIO(_render(spec, night=n))).convert("RGB") for n in (False, True))
+    day, night = (Image.open(io.BytesIO(png)).convert("RGB") for png in _render(spec))
     assert day.getpixel((0, 0)) == (255, 255, 255) and night.getpixel((0, 0)) == (30, 30, 30)
     day_colours, night_colours = ({c for _, c in im.getcolors(1 << 16)} for im in (day, night))
     orange = (255, 127, 14)  # tab:orange survives quantisation exactly or very nearly
