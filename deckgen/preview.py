@@ -156,6 +156,7 @@ def _render_with_anki(decks: list[DeckSpec], cards: dict[str, Card], project: Pr
                                                              options=ImportAnkiPackageOptions()))
             faces: list[Face] = []
             styles: dict[str, None] = {}
+            assert col.db is not None
             for cid in col.db.list("select id from cards order by due, ord"):
                 card = col.get_card(cid)
                 note = card.note()

@@ -16,7 +16,7 @@ import json
 import math
 import re
 import xml.etree.ElementTree as etree
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -223,7 +223,7 @@ def render_card(card: Card, result: TopicResult, folder: Path | None = None,
         # One pass over the author's text, so every reference is located at its own line.
         filled = _TEXT_RE.sub(substitute, text.text)
         converted = memo.convert(filled) if memo is not None else markdown_to_html(filled)
-        html[fname] = _SLOT_RE.sub(lambda m, images=images: images[int(m.group(1))], converted)
+        html[fname] = _SLOT_RE.sub(_refill(images), converted)
     for name, value in html.items():
         if len(value) > MAX_RENDERED_CHARS:
             problems.append(Problem(card.file, card.fields[name].line, card.id,
@@ -265,6 +265,11 @@ def _cardless(card: Card, html: dict[str, str]) -> list[tuple[str, str]]:
     if card.type is CardType.REVERSED and blank("back"):
         out.append(("back", "`back` renders to nothing, so Anki would drop the reverse card"))
     return out
+
+
+def _refill(images: list[str]) -> Callable[[re.Match[str]], str]:
+    """Put each image's HTML back where its placeholder went through Markdown."""
+    return lambda m: images[int(m.group(1))]
 
 
 def _asset(src: str, folder: Path | None) -> Asset | str:

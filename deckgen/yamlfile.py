@@ -53,13 +53,14 @@ class _Loader(yaml.SafeLoader):
 
     def compose_node(self, parent: Any, index: Any) -> Any:
         event = self.peek_event()
+        line = event.start_mark.line + 1 if event.start_mark is not None else 0
         if isinstance(event, AliasEvent):
-            raise _Located(event.start_mark.line + 1,
+            raise _Located(line,
                            f"YAML alias *{event.anchor} is not allowed here: write the content out")
         self.depth += 1
         try:
             if self.depth > MAX_DEPTH:
-                raise _Located(event.start_mark.line + 1, f"YAML nested more than {MAX_DEPTH} levels deep")
+                raise _Located(line, f"YAML nested more than {MAX_DEPTH} levels deep")
             return super().compose_node(parent, index)
         finally:
             self.depth -= 1
