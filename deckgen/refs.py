@@ -26,6 +26,11 @@ REF_RE = re.compile(f"{VALUE_RE.pattern}|{FIGURE_RE.pattern}")
 # (0.30000000000000004) is noise on a flash card.
 DEFAULT_FLOAT_SPEC = ".6g"
 
+# A width or precision beyond this is a typo, and format() would build the whole string first
+# (``{{ v:>1000000000 }}`` allocates a gigabyte before any size check could run).
+MAX_SPEC_SIZE = 1000
+_SPEC_SIZES = re.compile(r"^(?:.?[<>=^])?[+\- ]?z?#?0?(?P<width>\d+)?[,_]?(?:\.(?P<precision>\d+))?")
+
 Value = int | float | str | bool | None | list["Value"] | tuple["Value", ...]
 
 
@@ -76,6 +81,9 @@ def format_value(value: Value, spec: str) -> str:
         spec = DEFAULT_FLOAT_SPEC
     if isinstance(value, bool) and not spec:
         return str(value)
+    sizes = _SPEC_SIZES.match(spec)
+    if sizes and max(int(sizes.group("width") or 0), int(sizes.group("precision") or 0)) > MAX_SPEC_SIZE:
+        raise ValueError(f"format spec {spec!r} asks for more than {MAX_SPEC_SIZE} characters or digits")
     try:
         return format(value, spec)
     except (ValueError, TypeError) as exc:

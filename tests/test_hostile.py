@@ -150,9 +150,14 @@ CASES = [
     case("cloze-written-as-basic", t(y("cards:", "  - id: a", "    type: cloze", "    front: q")),
          "content/t/cards.yaml:2: card a: a cloze card needs a non-empty `text`",
          "content/t/cards.yaml:4: card a: a cloze card has no `front` field (it has extra, text)"),
-    case("value-renders-huge", t(y("cards:", "  - id: a", "    front: q", "    back: '{{ v:>150000 }}'"), V_IS_3),
-         "content/t/cards.yaml:4: card a: `back` renders to 150,063 characters of HTML; at most 100,000 fit a card "
+    case("value-renders-huge", t(y("cards:", "  - id: a", "    front: q", "    back: '{{ v }}'"),
+                                 "def compute(ctx):\n    ctx.value('v', list(range(20000)))\n"),
+         # "(0, 1, ..., 19999)": 88,890 digits, 19,999 ", ", two parentheses and <p></p>.
+         "content/t/cards.yaml:4: card a: `back` renders to 128,897 characters of HTML; at most 100,000 fit a card "
          "(is a value a huge list or a wide format?)"),
+    case("format-width-absurd", t(y("cards:", "  - id: a", "    front: q", "    back: '{{ v:>1000000000 }}'"), V_IS_3),
+         "content/t/cards.yaml:4: card a: value 'v': format spec '>1000000000' asks for more than 1000 characters "
+         "or digits"),
     case("huge-field", t(y("cards:", "  - id: a", "    front: q", "    back: " + "x" * (MAX_FIELD_CHARS + 1))),
          f"content/t/cards.yaml:4: card a: `back` is {MAX_FIELD_CHARS + 1} characters; "
          f"a card field may hold at most {MAX_FIELD_CHARS}"),
