@@ -153,11 +153,7 @@ def write_package(decks: list[DeckSpec], mods: dict[str, int], out: Path) -> Pac
             deck.add_note(genanki.Note(model=models()[note.type], fields=list(note.fields), tags=list(note.tags),
                                        guid=guid(note.card_id), due=next(position)))
         built.append(deck)
-    media: dict[str, Path] = {}
-    for spec in decks:
-        for note in spec.notes:
-            for item in note.media:
-                media.update(item.files())
+    media = media_files([n for spec in decks for n in spec.notes])
     with tempfile.TemporaryDirectory(prefix="deckgen-pkg-") as tmp:
         db_path = Path(tmp) / "collection.anki2"
         conn = sqlite3.connect(db_path)
@@ -176,6 +172,11 @@ def write_package(decks: list[DeckSpec], mods: dict[str, int], out: Path) -> Pac
         data = _zip(db_path, media)
     atomic_write(out, data)
     return PackageStats(n_notes, n_cards, len(media), len(data))
+
+
+def media_files(notes: list[Note]) -> dict[str, Path]:
+    """Every media file the notes show (both variants of each figure): media name -> cached file."""
+    return {name: path for note in notes for item in note.media for name, path in item.files()}
 
 
 def package_key(decks: list[DeckSpec], mods: dict[str, int]) -> str:
@@ -236,4 +237,5 @@ def _zip(db_path: Path, media: dict[str, Path]) -> bytes:
         return buf.read()
 
 
-__all__ = ["NOTE_TYPES", "DeckSpec", "PackageStats", "deck_id", "guid", "write_package", "write_package_if_changed"]
+__all__ = ["NOTE_TYPES", "DeckSpec", "PackageStats", "deck_id", "guid", "media_files", "write_package",
+           "write_package_if_changed"]

@@ -31,7 +31,7 @@ from pathlib import Path
 from .build import BuildOptions, prepare
 from .compute import Progress, silent
 from .errors import DeckgenError, Problem
-from .package import DeckSpec, write_package
+from .package import DeckSpec, media_files, write_package
 from .project import Project
 from .records import Card, Note
 
@@ -120,13 +120,10 @@ def preview(project: Project, options: BuildOptions, out_dir: Path | None = None
 
 
 def _media(notes: list[Note]) -> dict[str, Path]:
-    media: dict[str, Path] = {}
-    for note in notes:
-        for item in note.media:
-            for name, path in item.files():
-                if not path.is_file():
-                    raise DeckgenError(Problem(None, None, note.card_id, f"missing asset {name} ({path})"))
-                media[name] = path
+    media = media_files(notes)
+    for name, path in media.items():
+        if not path.is_file():
+            raise DeckgenError(Problem(None, None, None, f"missing asset {name} ({path})"))
     return media
 
 
