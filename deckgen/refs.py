@@ -13,7 +13,6 @@ rendering (to substitute), so the syntax lives in one place.
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -89,11 +88,3 @@ def format_value(value: Value, spec: str) -> str:
     except (ValueError, TypeError) as exc:
         raise ValueError(f"format spec {spec!r} does not fit a {type(value).__name__}: {exc}") from None
 
-
-def is_finite(value: Value) -> bool:
-    """False if any number in ``value`` is NaN or infinite."""
-    if isinstance(value, float):
-        return math.isfinite(value)
-    if isinstance(value, list | tuple):
-        return all(is_finite(v) for v in value)
-    return True
