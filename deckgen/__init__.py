@@ -1,18 +1,52 @@
 """deckgen: Anki decks whose numbers and figures are computed by PyTorch at build time.
 
-The package is laid out by stage of the data flow, so a reader finds each stage by file name:
+The package is laid out in wings, one per audience, over a shared core:
 
-    project.py  where things are (content, settings, cache, manifest, build outputs)
-    content.py  content/<topic>/cards.yaml -> typed Card records with file:line
-    refs.py     the syntax cards use to name computed values and figures
-    compute.py  runs each topic's compute.py in a worker process, in parallel, cached
-    cache.py    content-hashed store of computation results
-    worker.py   what runs inside the worker process (the only place torch is imported)
-    render.py   Markdown + math + code + computed values -> note fields (HTML)
-    manifest.py per-card content hash and mod, committed so builds are reproducible
-    package.py  genanki note types and decks -> deterministic .apkg
-    build.py    the library entry points the CLI calls (build, check, list)
-    cli.py      thin click command line
+    core/       errors and problems, project settings, YAML with lines, the typed records that flow
+                between stages, the card grammar (syntax.py), file helpers. Imports nothing else.
+    compute/    runs each topic's compute.py in worker processes (the only place torch is
+                imported), the ``ctx`` API, the house figure style, the result cache. Imports core.
+    deck/       cards.yaml -> Card records, questions and syllabus, rendering, expectations, the
+                manifest, the deterministic .apkg. Imports core.
+    pipeline.py build / check / list: load -> compute -> render -> package. Imports core, compute, deck.
+    authoring/  the author's aids: lint (phone layout model, rules, registry) and preview.
+    srs/        the learner's toolkit: reviews, FSRS fit, plans, statistics. Imports core and deck.
+    cli.py      the command line: parse, call, print.
+
+tests/test_architecture.py reads every import and enforces these rules (and no cycles).
+
+The library API below is imported on first use, so ``import deckgen`` stays cheap (the
+computation workers import this package too).
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 __version__ = "0.1.0"
+
+if TYPE_CHECKING:
+    from .authoring.lint import Finding, lint
+    from .authoring.preview import preview
+    from .core.errors import DeckgenError, Problem
+    from .core.project import Project, load_project
+    from .pipeline import BuildOptions, BuildReport, build, check, list_topics
+
+_API = {
+    "load_project": "core.project", "Project": "core.project",
+    "Problem": "core.errors", "DeckgenError": "core.errors",
+    "BuildOptions": "pipeline", "BuildReport": "pipeline", "build": "pipeline", "check": "pipeline",
+    "list_topics": "pipeline",
+    "lint": "authoring.lint", "Finding": "authoring.lint",
+    "preview": "authoring.preview",
+}
+__all__ = ["BuildOptions", "BuildReport", "DeckgenError", "Finding", "Problem", "Project", "build", "check",
+           "lint", "list_topics", "load_project", "preview"]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _API:
+        raise AttributeError(f"module 'deckgen' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(f".{_API[name]}", __name__), name)

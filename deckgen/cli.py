@@ -1,6 +1,8 @@
-"""The ``deckgen`` command line: a thin click layer over :mod:`deckgen.build`.
+"""The ``deckgen`` command line: parse the arguments, call the library, print the result.
 
-User mistakes arrive as DeckgenError and are printed one problem per line, with exit code 1.
+User mistakes arrive as DeckgenError from any command; :class:`_Main` turns them into one
+``error:`` line per problem and exit code 1, in one place. Results print from the records'
+``to_dict()`` (``--json``) or from their fields; no command builds its own JSON shape.
 """
 
 from __future__ import annotations
@@ -15,10 +17,9 @@ from typing import Any, TypeVar
 import click
 
 from . import __version__
-from .build import BuildOptions, build, check, default_jobs, list_topics
-from .errors import DeckgenError, Problem
-from .project import Project, load_project
-from .syllabus import Coverage, coverage
+from .core.errors import DeckgenError, Problem
+from .core.project import DEFAULT_TIMEOUT, load_project
+from .pipeline import BuildOptions, build, check, list_topics
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -29,13 +30,19 @@ def project_option(f: F) -> F:
                         help="The project folder (holding content/).")(f)  # type: ignore[return-value]
 
 
+def topics_option(f: F) -> F:
+    return click.option("--topic", "topics", multiple=True, metavar="T",
+                        help="Only this topic (repeatable).")(f)  # type: ignore[return-value]
+
+
 def compute_options(f: F) -> F:
-    f = click.option("--topic", "topics", multiple=True, metavar="T", help="Only this topic (repeatable).")(f)
-    f = click.option("--jobs", "-j", type=click.IntRange(min=1), default=default_jobs, show_default="all cores",
+    f = topics_option(f)
+    f = click.option("--jobs", "-j", type=click.IntRange(min=1), default=None, show_default="all cores",
                      help="Computations to run at once.")(f)
     f = click.option("--fresh", is_flag=True, help="Ignore cached computation results.")(f)
     f = click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=None,
-                     help="Seconds a topic's computation may run (default: deckgen.yaml, else 300).")(f)
+                     help="Seconds a topic's computation may run "
+                          f"(default: deckgen.yaml, else {DEFAULT_TIMEOUT:g}).")(f)
     return f
 
 
@@ -47,12 +54,14 @@ def _fail(problems: list[Problem]) -> None:
     sys.exit(1)
 
 
-def _project(project_dir: Path) -> Project:
-    try:
-        return load_project(project_dir)
-    except DeckgenError as exc:
-        _fail(exc.problems)
-        raise  # unreachable
+class _Main(click.Group):
+    """The command group; the one place a DeckgenError becomes its lines on stderr and exit code 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except DeckgenError as exc:
+            _fail(exc.problems)
 
 
 class _Progress:
@@ -74,7 +83,7 @@ class _Progress:
         click.echo(f"  {topic}: {text}", err=True)
 
 
-@click.group()
+@click.group(cls=_Main)
 @click.version_option(__version__, prog_name="deckgen")
 def main() -> None:
     """Build Anki decks whose numbers and figures are computed by PyTorch."""
@@ -86,16 +95,12 @@ def main() -> None:
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Output .apkg (default: build/<topic>.apkg for one topic, else build/<deck>.apkg).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress lines.")
-def build_cmd(project_dir: Path, topics: tuple[str, ...], jobs: int, fresh: bool, timeout: float | None,
+def build_cmd(project_dir: Path, topics: tuple[str, ...], jobs: int | None, fresh: bool, timeout: float | None,
               out: Path | None, quiet: bool) -> None:
     """Build a deck: one topic, several, or (with no --topic) all of them as subdecks."""
-    project = _project(project_dir)
+    project = load_project(project_dir)
     options = BuildOptions(topics=topics, out=out, jobs=jobs, fresh=fresh, timeout=timeout)
-    try:
-        report = build(project, options, _Progress(quiet))
-    except DeckgenError as exc:
-        _fail(exc.problems)
-        return
+    report = build(project, options, _Progress(quiet))
     size = f"{report.bytes / 1024:.0f} KiB"
     what = f"wrote {project.rel(report.out)}" if report.written else f"{project.rel(report.out)} is up to date"
     click.echo(f"{what}: {report.notes} notes, {report.cards} cards, "
@@ -105,14 +110,11 @@ def build_cmd(project_dir: Path, topics: tuple[str, ...], jobs: int, fresh: bool
 @main.command("check")
 @project_option
 @compute_options
-def check_cmd(project_dir: Path, topics: tuple[str, ...], jobs: int, fresh: bool, timeout: float | None) -> None:
+def check_cmd(project_dir: Path, topics: tuple[str, ...], jobs: int | None, fresh: bool,
+              timeout: float | None) -> None:
     """Validate all content and run every computation; write no package."""
-    project = _project(project_dir)
-    try:
-        problems = check(project, BuildOptions(topics=topics, jobs=jobs, fresh=fresh, timeout=timeout),
-                         _Progress(False))
-    except DeckgenError as exc:
-        problems = exc.problems
+    project = load_project(project_dir)
+    problems = check(project, BuildOptions(topics=topics, jobs=jobs, fresh=fresh, timeout=timeout), _Progress(False))
     if problems:
         _fail(problems)
     click.echo("ok: content valid, computations ran, manifest up to date")
@@ -124,18 +126,14 @@ def check_cmd(project_dir: Path, topics: tuple[str, ...], jobs: int, fresh: bool
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Output folder (default: build/preview).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress lines.")
-def preview_cmd(project_dir: Path, topics: tuple[str, ...], jobs: int, fresh: bool, timeout: float | None,
+def preview_cmd(project_dir: Path, topics: tuple[str, ...], jobs: int | None, fresh: bool, timeout: float | None,
                 out: Path | None, quiet: bool) -> None:
     """Every card, front and back, rendered by Anki into a folder you open in any browser."""
-    from .preview import preview
+    from .authoring.preview import preview
 
-    project = _project(project_dir)
+    project = load_project(project_dir)
     options = BuildOptions(topics=topics, jobs=jobs, fresh=fresh, timeout=timeout)
-    try:
-        report = preview(project, options, out, _Progress(quiet))
-    except DeckgenError as exc:
-        _fail(exc.problems)
-        return
+    report = preview(project, options, out, _Progress(quiet))
     click.echo(f"wrote {project.rel(report.out / 'index.html')}: {report.cards} cards, {report.media} media files "
                "(open it in a browser; light/night and phone widths are switchable)")
 
@@ -144,12 +142,8 @@ def preview_cmd(project_dir: Path, topics: tuple[str, ...], jobs: int, fresh: bo
 @project_option
 def list_cmd(project_dir: Path) -> None:
     """Topics with their note, card and figure counts."""
-    project = _project(project_dir)
-    try:
-        summaries, problems = list_topics(project)
-    except DeckgenError as exc:
-        _fail(exc.problems)
-        return
+    project = load_project(project_dir)
+    summaries, problems = list_topics(project)
     width = max((len(s.name) for s in summaries), default=5)
     click.echo(f"{'topic':<{width}}  {'notes':>5}  {'cards':>5}  {'figures':>7}  title")
     for s in summaries:
@@ -162,40 +156,24 @@ def list_cmd(project_dir: Path) -> None:
 
 @main.command("coverage")
 @project_option
-@click.option("--topic", "topics", multiple=True, metavar="T", help="Only this topic (repeatable).")
+@topics_option
 @click.option("--missing", is_flag=True, help="List only the ids that still need a card.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def coverage_cmd(project_dir: Path, topics: tuple[str, ...], missing: bool, as_json: bool) -> None:
     """Which question ids each topic's cards cover; exit 1 while a core or peripheral id is not."""
-    project = _project(project_dir)
-    try:
-        report = coverage(project, project.select(topics))
-    except DeckgenError as exc:
-        _fail(exc.problems)
-        return
+    from .deck.syllabus import coverage
+
+    project = load_project(project_dir)
+    report = coverage(project, project.select(topics))
     if as_json:
-        click.echo(json.dumps(_coverage_json(report), indent=2))
+        click.echo(json.dumps(report.to_dict(), indent=2))
     else:
         _print_coverage(report, missing)
     if not report.complete:
         sys.exit(1)
 
 
-def _coverage_json(report: Coverage) -> dict[str, Any]:
-    def ids(items: Any) -> list[dict[str, Any]]:
-        return [{"id": i.id, "scope": i.scope, "question": i.question, "covered": i.covered, "cards": list(i.cards)}
-                for i in items]
-
-    covered, required = report.counts()
-    return {
-        "topics": {t.name: {"title": t.title, "ids": ids(t.ids)} for t in report.topics},
-        "unclaimed": ids(report.unclaimed),
-        "skipped": [{"id": qid, "reason": reason} for qid, reason in report.skipped],
-        "covered": covered, "required": required, "complete": report.complete,
-    }
-
-
-def _print_coverage(report: Coverage, missing: bool) -> None:
+def _print_coverage(report: Any, missing: bool) -> None:
     def line(i: Any) -> str:
         unclaimed = i in report.unclaimed  # missing from the syllabus even when a card covers it
         mark = "MISS" if unclaimed or (i.required and not i.covered) else ("ok  " if i.covered else "--  ")
@@ -224,23 +202,19 @@ def _print_coverage(report: Coverage, missing: bool) -> None:
 
 @main.command("lint")
 @project_option
-@click.option("--topic", "topics", multiple=True, metavar="T", help="Only this topic (repeatable).")
+@topics_option
 @click.option("--rules", "show_rules", is_flag=True, help="List the rules with their explanations and exit.")
 def lint_cmd(project_dir: Path, topics: tuple[str, ...], show_rules: bool) -> None:
     """Card-quality rules for spaced repetition; exit 1 on findings. Reads cards.yaml only."""
-    from .lint import RULES, lint
+    from .authoring.lint import RULES, lint
 
     if show_rules:
         width = max(len(r.id) for r in RULES)
         for r in RULES:
             click.echo(f"{r.id:<{width}}  {r.explanation}")
         return
-    project = _project(project_dir)
-    try:
-        findings = lint(project, topics)
-    except DeckgenError as exc:
-        _fail(exc.problems)
-        return
+    project = load_project(project_dir)
+    findings = lint(project, topics)
     for f in findings:
         click.echo(str(f))
     if findings:
@@ -258,21 +232,17 @@ def lint_cmd(project_dir: Path, topics: tuple[str, ...], show_rules: bool) -> No
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def fit_cmd(source: Path, out: Path | None, as_json: bool) -> None:
     """Fit FSRS memory parameters to a collection or a review-log CSV; report held-out log loss and RMSE."""
-    from .memory import fit, save_params
-    from .reviews import read_collection, read_csv
+    from .srs.memory import fit, save_params
+    from .srs.reviews import read_collection, read_csv
 
     shown = str(source)
-    try:
-        if source.suffix.lower() == ".csv":
-            report = fit(read_csv(source, shown), shown)
-        else:
-            data = read_collection(source, shown)
-            report = fit(data.reviews, shown, data.rollover_hours, data.utc_offset_minutes)
-        if out is not None:
-            save_params(report, out)
-    except DeckgenError as exc:
-        _fail(exc.problems)
-        return
+    if source.suffix.lower() == ".csv":
+        report = fit(read_csv(source, shown), shown)
+    else:
+        data = read_collection(source, shown)
+        report = fit(data.reviews, shown, data.rollover_hours, data.utc_offset_minutes)
+    if out is not None:
+        save_params(report, out)
     if as_json:
         click.echo(json.dumps(report.to_dict(), indent=2))
         return
@@ -307,33 +277,22 @@ def plan_cmd(project_dir: Path, until: Any, topics: tuple[str, ...], retention: 
     """Recommend new cards per day so the deck is learned and recalled on an interview date."""
     import datetime as dt
 
-    from .memory import DEFAULT_PARAMETERS, load_params
-    from .plan import PlanOptions, plan
+    from .srs.memory import DEFAULT_PARAMETERS, load_params
+    from .srs.plan import PlanOptions, plan, write_figure
 
-    project = _project(project_dir)
-    try:
-        summaries, problems = list_topics(project)
-        if problems:
-            raise DeckgenError(problems)
-        chosen = {t.name for t in project.select(topics)}
-        cards = sum(s.cards for s in summaries if s.name in chosen)
-        params = load_params(params_file, str(params_file)) if params_file else DEFAULT_PARAMETERS
-        start = today.date() if today else dt.date.today()
-        result = plan(PlanOptions(cards, start, until.date(), retention, minutes_per_day, params))
-        if plot is not None:
-            from .plan import write_figure
-
-            write_figure(result, plot)
-    except DeckgenError as exc:
-        _fail(exc.problems)
-        return
+    project = load_project(project_dir)
+    summaries, problems = list_topics(project)
+    if problems:
+        raise DeckgenError(problems)
+    chosen = {t.name for t in project.select(topics)}
+    cards = sum(s.cards for s in summaries if s.name in chosen)
+    params = load_params(params_file, str(params_file)) if params_file else DEFAULT_PARAMETERS
+    start = today.date() if today else dt.date.today()
+    result = plan(PlanOptions(cards, start, until.date(), retention, minutes_per_day, params))
+    if plot is not None:
+        write_figure(result, plot)
     if as_json:
-        click.echo(json.dumps({
-            "new_per_day": result.new_per_day, "predicted_recall": result.predicted_recall,
-            "reachable": result.reachable, "cards": cards, "minutes_per_day": minutes_per_day,
-            "daily": [{"date": d.date.isoformat(), "new": d.new, "reviews": d.reviews,
-                       "minutes": round(d.minutes, 2), "recall": d.recall} for d in result.days],
-        }, indent=2))
+        click.echo(json.dumps(result.to_dict(), indent=2))
         return
     span = (result.options.until - result.options.today).days
     click.echo(f"{cards} cards, {span} days until {result.options.until}, budget {minutes_per_day:g} min/day, "
@@ -364,25 +323,14 @@ def plan_cmd(project_dir: Path, until: Any, topics: tuple[str, ...], retention: 
 @click.option("--json", "as_json", is_flag=True, help="Print the statistics as JSON.")
 def stats_cmd(project_dir: Path, collection: Path, plot_dir: Path | None, limit: int, as_json: bool) -> None:
     """Per-topic results from an Anki collection (read from a copy) and the weakest cards' sources."""
-    from .reviews import read_collection
-    from .stats import collect, write_plots
+    from .srs.reviews import read_collection
+    from .srs.stats import collect, write_plots
 
-    project = _project(project_dir)
-    try:
-        stats = collect(project, read_collection(collection, str(collection)), limit)
-        plots = write_plots(stats, plot_dir) if plot_dir is not None else []
-    except DeckgenError as exc:
-        _fail(exc.problems)
-        return
+    project = load_project(project_dir)
+    stats = collect(project, read_collection(collection, str(collection)), limit)
+    plots = write_plots(stats, plot_dir) if plot_dir is not None else []
     if as_json:
-        click.echo(json.dumps({
-            "topics": {t.name: {"title": t.title, "cards": t.cards, "studied": t.studied, "reviews": t.reviews,
-                                "review_answers": t.review_answers, "retention": t.retention, "lapses": t.lapses}
-                       for t in stats.topics},
-            "weakest": [{"id": w.id, "topic": w.topic, "file": w.file, "line": w.line, "lapses": w.lapses,
-                         "again": w.again, "reviews": w.reviews, "retention": w.retention} for w in stats.weakest],
-            "reviews": stats.reviews, "other_cards": stats.other_cards,
-        }, indent=2))
+        click.echo(json.dumps(stats.to_dict(), indent=2))
         return
     if not stats.topics:
         click.echo(f"no cards of this deck in {collection} ({stats.other_cards} other cards)")

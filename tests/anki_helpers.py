@@ -28,7 +28,7 @@ def answer(col: Collection, card_id: int, rating=CardAnswer.GOOD) -> None:
 
 def note_by_card_id(col: Collection, card_id: str):
     """The note built from a content card id (looked up by GUID, which comes from the id alone)."""
-    from deckgen.package import guid
+    from deckgen.deck.package import guid
 
     nid = col.db.scalar("select id from notes where guid = ?", guid(card_id))
     assert nid, f"no note for card {card_id}"

@@ -7,8 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from deckgen.build import BuildOptions, prepare
-from deckgen.project import load_project
+import pytest
+
+from deckgen.core.project import load_project
+from deckgen.pipeline import BuildOptions, prepare
 
 CARDS = """\
 cards:
@@ -120,6 +122,7 @@ def test_failures_are_located_in_the_authors_code_and_never_cached(make_project)
         assert not list((root / ".deckgen-cache").glob("results/*.json")), name
 
 
+@pytest.mark.slow
 def test_hanging_computation_times_out(make_project):
     root = make_project({"slow": {"cards": "cards: []\n",
                                   "compute": "import time\n\ndef compute(ctx):\n    time.sleep(60)\n"}})
@@ -131,8 +134,8 @@ def test_no_change_rebuild_imports_no_torch(make_project):
     root = make_project({"demo": {"cards": CARDS, "compute": COMPUTE, "helper.py": "SCALE = 2\n"}})
     script = (
         "import sys, json\n"
-        "from deckgen.build import build, BuildOptions\n"
-        "from deckgen.project import load_project\n"
+        "from deckgen.pipeline import build, BuildOptions\n"
+        "from deckgen.core.project import load_project\n"
         "from pathlib import Path\n"
         f"r = build(load_project(Path({str(root)!r})), BuildOptions())\n"
         "print(json.dumps({'torch': 'torch' in sys.modules, 'mpl': 'matplotlib' in sys.modules,"
@@ -179,8 +182,7 @@ def test_night_variant_mirrors_greys_and_keeps_colours():
     from matplotlib.figure import Figure
     from PIL import Image
 
-    from deckgen.context import FigureSpec
-    from deckgen.worker import _render
+    from deckgen.compute.figures import FigureSpec, render
 
     def draw(fig: Figure) -> None:
         left, right = fig.subplots(1, 2)
@@ -191,7 +193,7 @@ def test_night_variant_mirrors_greys_and_keeps_colours():
         right.text(0, 0, "0", color="black")
 
     spec = FigureSpec("f", draw, 4.0, 2.0, "compute.py", 1)
-    day, night = (Image.open(io.BytesIO(png)).convert("RGB") for png in _render(spec))
+    day, night = (Image.open(io.BytesIO(png)).convert("RGB") for png in render(spec))
     assert day.getpixel((0, 0)) == (255, 255, 255) and night.getpixel((0, 0)) == (30, 30, 30)
     day_colours, night_colours = ({c for _, c in im.getcolors(1 << 16)} for im in (day, night))
     orange = (255, 127, 14)  # tab:orange survives quantisation exactly or very nearly

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from deckgen.content import check_covers, load_topics
-from deckgen.project import load_project
-from deckgen.questions import load_questions
-from deckgen.records import CardType
+from deckgen.core.project import load_project
+from deckgen.core.records import CardType
+from deckgen.deck.cards import check_covers, load_topics
+from deckgen.deck.questions import load_questions
 
 GOOD = """\
 title: Demo

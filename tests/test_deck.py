@@ -11,11 +11,13 @@ import pytest
 from anki_helpers import fresh_collection, import_package, note_by_card_id
 from conftest import copy_real_project
 
-from deckgen.build import BuildOptions, build, list_topics
-from deckgen.content import load_topics
-from deckgen.project import load_project
-from deckgen.refs import format_value
-from deckgen.render import tex_number
+from deckgen.core.project import load_project
+from deckgen.core.syntax import format_value
+from deckgen.deck.cards import load_topics
+from deckgen.deck.render import tex_number
+from deckgen.pipeline import BuildOptions, build, list_topics
+
+pytestmark = pytest.mark.slow  # the real deck / a browser / generated projects: see pyproject.toml
 
 
 @pytest.fixture(scope="module")
@@ -59,9 +61,9 @@ def test_real_deck_imports_and_renders_computed_values(real, tmp_path):
     assert {p.name for p in media_dir.iterdir()} == shipped
 
     values = {}
-    from deckgen.compute import ComputeOptions, compute_topics
+    from deckgen.compute.runner import ComputeOptions, compute_topics
 
-    results, problems = compute_topics(project, topics, ComputeOptions())
+    results, problems = compute_topics(project, topics, ComputeOptions(jobs=2, timeout=300))
     assert problems == [] and all(r.cached for r in results.values())
     checked = 0
     for topic in topics:
@@ -91,7 +93,7 @@ def test_real_deck_imports_and_renders_computed_values(real, tmp_path):
 
 def test_every_question_is_covered_or_skipped_with_a_reason(real):
     """`deckgen coverage` on the shipped content: every core and peripheral id has a card."""
-    from deckgen.syllabus import coverage
+    from deckgen.deck.syllabus import coverage
 
     project, _ = real
     report = coverage(project, project.topics())
@@ -116,7 +118,7 @@ def test_every_figure_has_a_night_variant_on_the_night_background(real):
     """Day figures sit on white, night ones on the card's night background, and are darker overall."""
     from PIL import Image, ImageStat
 
-    from deckgen.build import prepare
+    from deckgen.pipeline import prepare
 
     project, _ = real
     prepared = prepare(project, BuildOptions())

@@ -31,7 +31,7 @@ import pytest
 from anki_helpers import fresh_collection, import_package, note_by_card_id
 from conftest import run_cli, write_project
 
-from deckgen.content import CARD_KEYS, MAX_FIELD_CHARS
+from deckgen.deck.cards import CARD_KEYS, MAX_FIELD_CHARS
 
 GOOD = "title: Good\ncards:\n  - id: good-1\n    front: Value?\n    back: plain\n"
 APKG = "build/test-deck.apkg"
@@ -67,7 +67,8 @@ class Case:
 
 
 def case(name: str, files: dict[str, str | bytes], *errors: Expected, args: tuple[str, ...] = ()) -> object:
-    return pytest.param(Case(files, errors, args), id=name)
+    marks = [pytest.mark.slow] if name.startswith("hangs-") else []  # each waits out a time limit
+    return pytest.param(Case(files, errors, args), id=name, marks=marks)
 
 
 def rx(pattern: str) -> re.Pattern[str]:
@@ -453,6 +454,7 @@ def test_hostile_looking_but_valid_input_builds(tmp_path, name: str):
         col.close()
 
 
+@pytest.mark.slow
 def test_output_on_file_descriptor_1_is_caught(tmp_path):
     """The docs: 'output on stdout is an error'. Only a real process shows what reaches fd 1."""
     root = write_project(tmp_path / "proj", {

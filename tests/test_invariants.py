@@ -22,12 +22,12 @@ from pathlib import Path
 import pytest
 from conftest import run_cli, write_project
 
-from deckgen.cache import atomic_write
-from deckgen.package import deck_id, guid
-from deckgen.records import Expectation
-from deckgen.refs import format_value
-from deckgen.render import check_expectations
-from deckgen.reviews import day_of, read_collection
+from deckgen.core.fs import atomic_write
+from deckgen.core.records import Expectation
+from deckgen.core.syntax import format_value
+from deckgen.deck.package import deck_id, guid
+from deckgen.deck.render import check_expectations
+from deckgen.srs.reviews import day_of, read_collection
 
 # ------------------------------------------------------------------ identity
 
@@ -89,8 +89,8 @@ SHOWS_N = "title: R\ncards:\n  - id: r-1\n    front: n is {{ n }}\n    back: A.\
 
 def test_deleting_a_file_the_computation_read_recomputes(tmp_path):
     root = write_project(tmp_path / "p", {"r": {"cards": SHOWS_N, "compute": READS, "data.txt": "7"}})
-    from deckgen.build import BuildOptions, prepare
-    from deckgen.project import load_project
+    from deckgen.core.project import load_project
+    from deckgen.pipeline import BuildOptions, prepare
 
     first = prepare(load_project(root), BuildOptions())
     assert first.results["r"].values["n"] == 7 and not first.results["r"].cached
@@ -180,7 +180,7 @@ def test_collection_time_zone_is_minutes_west_of_utc(tmp_path):
 
 
 def _fails(exp: Expectation, got: object) -> bool:
-    from deckgen.records import Card, CardType, Text
+    from deckgen.core.records import Card, CardType, Text
 
     card = Card("c", CardType.BASIC, {"front": Text("q", 1, False), "back": Text("a", 2, False)}, (), (), (exp,),
                 "t", "f.yaml", 1)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from deckgen.errors import DeckgenError
-from deckgen.manifest import Manifest
+from deckgen.core.errors import DeckgenError
+from deckgen.deck.manifest import Manifest
 
 
 def test_mods_move_only_for_changed_cards(tmp_path):

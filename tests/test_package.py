@@ -7,8 +7,8 @@ import sqlite3
 import zipfile
 from pathlib import Path
 
-from deckgen.package import NOTE_TYPES, DeckSpec, deck_id, guid, write_package
-from deckgen.records import CardType, Figure, Note
+from deckgen.core.records import CardType, Figure, Note
+from deckgen.deck.package import NOTE_TYPES, DeckSpec, deck_id, guid, write_package
 
 
 def notes(tmp: Path) -> list[Note]:
@@ -64,7 +64,7 @@ def test_failed_write_leaves_old_package(tmp_path, monkeypatch):
     def boom(*_args, **_kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr("deckgen.package._zip", boom)
+    monkeypatch.setattr("deckgen.deck.package._zip", boom)
     with contextlib.suppress(OSError):
         write_package(deck, {"n1": 1, "n2": 1, "n3": 1}, out)
     assert out.read_bytes() == b"previous"

@@ -16,7 +16,9 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, run_cli
 
-from deckgen import preview as preview_module
+from deckgen.authoring import preview as preview_module
+
+pytestmark = pytest.mark.slow  # the real deck / a browser / generated projects: see pyproject.toml
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 # Flags for a sandboxed, offline machine: no background connections to Google's services.

@@ -30,11 +30,14 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from anki_helpers import fresh_collection, import_package, note_by_card_id
 from conftest import run_cli, write_project
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
+
+pytestmark = pytest.mark.slow  # the real deck / a browser / generated projects: see pyproject.toml
 
 PREVIOUS = b"the previous package, which a failed build must leave alone"
 APKG = "build/test-deck.apkg"

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from deckgen.records import Card, CardType, Expectation, Figure, Text, TopicResult
-from deckgen.refs import format_value
-from deckgen.render import check_expectations, markdown_to_html, render_card
+from deckgen.core.records import Card, CardType, Expectation, Figure, Text, TopicResult
+from deckgen.core.syntax import format_value
+from deckgen.deck.render import check_expectations, markdown_to_html, render_card
 
 
 def card(ctype=CardType.BASIC, literal=True, **fields: str) -> Card:

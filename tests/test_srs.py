@@ -232,8 +232,8 @@ def test_fit_on_a_small_collection_says_how_many_are_needed(studied, tmp_path: P
 def test_items_skip_manual_entries_and_restart_after_a_reset() -> None:
     from datetime import UTC, datetime, timedelta
 
-    from deckgen.memory import items_from_reviews
-    from deckgen.reviews import LEARN, MANUAL, REVIEW, Review
+    from deckgen.srs.memory import items_from_reviews
+    from deckgen.srs.reviews import LEARN, MANUAL, REVIEW, Review
 
     t0 = datetime(2026, 1, 1, 12, tzinfo=UTC)
     day = timedelta(days=1)

@@ -1,0 +1,246 @@
+"""Run each topic's computation in a worker process, in parallel, with a time limit and a cache.
+
+Topics whose cached result is still valid are not run at all; if none needs running, no worker
+starts and torch is never imported. Otherwise a fork server is started with torch and matplotlib
+preloaded, and each topic runs in its own process forked from it (so a hang can be killed
+without harming other topics, and no topic pays the import again).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+import time
+import types
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ..core.errors import Problem
+from ..core.fs import atomic_write
+from ..core.project import Project
+from ..core.records import Topic, TopicResult
+from .cache import Cache
+
+if TYPE_CHECKING:  # imported where used: a build with every result cached never loads them
+    import multiprocessing
+    import multiprocessing.context
+    from multiprocessing.connection import Connection
+
+    from . import worker
+
+Progress = Callable[[str, str, float], None]  # (topic, status, seconds); status: cached|started|done|failed
+
+
+@dataclass(frozen=True)
+class ComputeOptions:
+    jobs: int  # computations at once (the pipeline resolves the default: core.project.default_jobs)
+    timeout: float  # seconds per topic (the pipeline resolves the default: the project's settings)
+    fresh: bool = False  # ignore cached results (they are still replaced on success)
+
+
+@dataclass
+class _Running:
+    topic: Topic
+    key: str
+    process: multiprocessing.process.BaseProcess
+    conn: Connection
+    started: float
+
+
+def silent(topic: str, status: str, seconds: float) -> None:
+    """The default progress callback: report nothing."""
+
+
+def compute_topics(project: Project, topics: list[Topic], options: ComputeOptions,
+                   progress: Progress = silent) -> tuple[dict[str, TopicResult], list[Problem]]:
+    """Results for every topic (empty for topics without code) and the problems of failed runs."""
+    cache = Cache(project.cache_dir)
+    results: dict[str, TopicResult] = {}
+    todo: list[tuple[Topic, str]] = []
+    for topic in topics:
+        if topic.compute_path is None:
+            results[topic.name] = TopicResult(topic.name, {}, {}, cached=True)
+            continue
+        key = cache.key(topic.name, topic.compute_path)
+        hit = None if options.fresh else cache.load(topic.name, key, project.root)
+        if hit is not None:
+            results[topic.name] = hit
+            progress(topic.name, "cached", hit.seconds)
+        else:
+            todo.append((topic, key))
+    if not todo:
+        return results, []
+    problems: list[Problem] = []
+    timings = _Timings(project.cache_dir / "timings.json")
+    todo.sort(key=lambda item: timings.estimate(item[0]), reverse=True)
+    for name, result in _run_all(project, cache, todo, options, progress, problems).items():
+        results[name] = result
+        timings.seconds[name] = round(result.seconds, 2)
+    with contextlib.suppress(OSError):
+        timings.save()
+    return results, problems
+
+
+class _Timings:
+    """How long each topic took last time, to start the longest first.
+
+    With two cores, a long topic that starts last leaves one core idle at the end; ordering
+    longest-first fills both. Kept by topic name, since cache keys change with every code edit.
+    A topic never run is estimated from its figures, which are most of a computation's time.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            data = json.loads(path.read_bytes())
+            self.seconds: dict[str, float] = {k: float(v) for k, v in data.items()}
+        except (OSError, ValueError, TypeError, AttributeError):
+            self.seconds = {}
+
+    def estimate(self, topic: Topic) -> float:
+        if topic.name in self.seconds:
+            return self.seconds[topic.name]
+        return 1.0 + 0.6 * len(topic.figure_names())
+
+    def save(self) -> None:
+        atomic_write(self.path, json.dumps(self.seconds, indent=1, sort_keys=True).encode())
+
+
+def _context() -> multiprocessing.context.ForkServerContext:
+    import multiprocessing
+    import multiprocessing.context
+
+    from . import worker
+
+    ctx = multiprocessing.get_context("forkserver")
+    assert isinstance(ctx, multiprocessing.context.ForkServerContext)
+    ctx.set_forkserver_preload(worker.PRELOAD)
+    return ctx
+
+
+@contextlib.contextmanager
+def _bare_main() -> Iterator[None]:
+    """Hide the caller's ``__main__`` while starting a worker.
+
+    The fork server (and each process it starts) re-runs the parent's main script unless it is
+    guarded by ``if __name__ == "__main__"``. Workers need nothing from it, and a library user's
+    unguarded script would otherwise recurse into a second build.
+    """
+    saved = sys.modules["__main__"]
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        yield
+    finally:
+        sys.modules["__main__"] = saved
+
+
+def _request(project: Project, topic: Topic) -> worker.Request:
+    from . import worker
+
+    assert topic.compute_path is not None
+    package_dir = str(Path(worker.__file__).resolve().parent)
+    ignore = (str(project.cache_dir), str(project.build_dir), str(project.figures_dir), package_dir,
+              str(project.root / ".git"))
+    return worker.Request(topic.name, str(topic.compute_path), str(project.root), str(project.content_dir), ignore)
+
+
+def _run_all(project: Project, cache: Cache, todo: list[tuple[Topic, str]], options: ComputeOptions,
+             progress: Progress, problems: list[Problem]) -> dict[str, TopicResult]:
+    from multiprocessing.connection import wait
+
+    from . import worker
+
+    ctx = _context()
+    pending = list(todo)
+    running: list[_Running] = []
+    results: dict[str, TopicResult] = {}
+    jobs = max(1, options.jobs)
+    try:
+        while pending or running:
+            while pending and len(running) < jobs:
+                topic, key = pending.pop(0)
+                parent, child = ctx.Pipe(duplex=False)
+                proc = ctx.Process(target=worker.run, args=(child, _request(project, topic)),
+                                   name=f"deckgen-{topic.name}", daemon=True)
+                with _bare_main():
+                    proc.start()
+                child.close()
+                running.append(_Running(topic, key, proc, parent, time.monotonic()))
+                progress(topic.name, "started", 0.0)
+            now = time.monotonic()
+            deadline = min(r.started + options.timeout for r in running)
+            ready = wait([r.conn for r in running] + [r.process.sentinel for r in running],
+                         timeout=max(0.0, deadline - now))
+            for r in list(running):
+                elapsed = time.monotonic() - r.started
+                if r.conn in ready or r.process.sentinel in ready:
+                    outcome = _receive(r)
+                elif elapsed >= options.timeout:
+                    r.process.kill()
+                    outcome = worker.Failure(str(r.topic.compute_path), None,
+                                             f"computation timed out after {options.timeout:g} s")
+                else:
+                    continue
+                running.remove(r)
+                r.process.join(0.5)
+                if r.process.is_alive():  # the result is in; a thread the code left running must not hold us up
+                    r.process.kill()
+                    r.process.join(5)
+                r.conn.close()
+                result = _finish(project, cache, r, outcome, problems)
+                if result is not None:
+                    results[r.topic.name] = result
+                progress(r.topic.name, "done" if result is not None else "failed", elapsed)
+    finally:
+        for r in running:
+            r.process.kill()
+            r.process.join(5)
+    return results
+
+
+def _receive(r: _Running) -> worker.Success | worker.Failure:
+    from . import worker
+
+    try:
+        if r.conn.poll():
+            outcome: worker.Success | worker.Failure = r.conn.recv()
+            return outcome
+    except (EOFError, OSError):
+        pass
+    r.process.join(5)
+    code = r.process.exitcode
+    return worker.Failure(str(r.topic.compute_path), None, f"computation process died (exit code {code})")
+
+
+def _finish(project: Project, cache: Cache, r: _Running, outcome: worker.Success | worker.Failure,
+            problems: list[Problem]) -> TopicResult | None:
+    from . import worker
+
+    shown = project.rel(Path(r.topic.compute_path or ""))
+    if isinstance(outcome, worker.Failure):
+        file = project.rel(Path(outcome.file)) if outcome.file else shown
+        problems.append(Problem(file, outcome.line, None, outcome.message))
+        return None
+    if outcome.stdout.strip():
+        first = outcome.stdout.strip().splitlines()[0][:120]
+        problems.append(Problem(shown, None, None,
+                                f"computation printed to stdout ({first!r}); register results with ctx.value()"))
+        return None
+    if outcome.left:
+        shown_left = ", ".join(project.rel(Path(f)) for f in outcome.left[:3])
+        shown_left += ", ..." if len(outcome.left) > 3 else ""
+        problems.append(Problem(shown, None, None,
+                                f"computation left {len(outcome.left)} file(s) in the project: {shown_left}; "
+                                "computations run in a scratch working directory, so write scratch files with "
+                                "relative paths (they are deleted afterwards) and return results with ctx.value()"))
+        return None
+    deps = [Path(d) for d in outcome.deps]
+    result = cache.store(r.topic.name, r.key, outcome.values, outcome.figures, deps, project.root, outcome.seconds)
+    # A browsable copy under readable names, for authors checking their figures without Anki.
+    for name, (day, night) in outcome.figures.items():
+        atomic_write(project.figures_dir / r.topic.name / f"{name}.png", day)
+        atomic_write(project.figures_dir / r.topic.name / f"{name}.night.png", night)
+    return result

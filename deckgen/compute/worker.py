@@ -1,0 +1,241 @@
+"""What runs inside a worker process: one topic's ``compute.py``, seeded, on Agg, isolated.
+
+This is the only module that imports torch and matplotlib, and only inside :func:`run`, so the
+main process never pays for them: a rebuild with everything cached imports no torch at all.
+The parent preloads torch into a fork server, so each topic's process starts already warm.
+
+Determinism: every run seeds ``random``, numpy and torch with 0, asks torch for deterministic
+algorithms and uses one intra-op thread (parallelism comes from running topics side by side;
+one thread also keeps floating-point reductions in a fixed order).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .figures import FigureError, render
+
+if TYPE_CHECKING:
+    from ..core.syntax import Value
+
+SEED = 0
+# Audit events that create or overwrite a file, and which argument names it.
+WRITE_EVENTS = {"os.mkdir": 0, "os.rename": 1, "os.link": 1, "os.symlink": 1, "shutil.copyfile": 1,
+                "shutil.copytree": 1, "shutil.move": 1}
+# Imported once by the fork server, so each topic's process starts with them loaded. torch._dynamo
+# is imported lazily by the first optimizer step (0.85 s here): pay for it once, not once per topic.
+PRELOAD = [
+    "torch", "torch._dynamo", "torch.nn", "torch.nn.functional", "torch.optim", "torch.optim.lr_scheduler",
+    "numpy", "matplotlib", "matplotlib.figure", "matplotlib.backends.backend_agg", "matplotlib.pyplot",
+]
+
+
+@dataclass(frozen=True)
+class Request:
+    topic: str
+    compute_path: str
+    project_root: str
+    content_dir: str
+    ignore_dirs: tuple[str, ...]  # project folders whose reads are not dependencies (cache, build, ...)
+
+
+@dataclass(frozen=True)
+class Success:
+    values: dict[str, Value]
+    figures: dict[str, tuple[bytes, bytes]]  # name -> (day PNG, night PNG)
+    deps: list[str]  # files read during the run, besides compute.py (absolute paths)
+    stdout: str
+    stderr: str
+    seconds: float
+    left: list[str] = field(default_factory=list)  # files the code wrote into the project tree
+
+
+@dataclass(frozen=True)
+class Failure:
+    file: str | None
+    line: int | None
+    message: str
+    extra: list[str] = field(default_factory=list)
+
+
+def run(conn: Connection, request: Request) -> None:
+    """Process entry point: compute one topic and send back a Success or a Failure."""
+    try:
+        result: Success | Failure = _run(request)
+    except BaseException as exc:  # anything at all: the parent must get an answer
+        try:
+            result = _failure(exc, request)
+        except BaseException:  # e.g. a traceback that cannot be formatted
+            result = Failure(request.compute_path, None, f"{type(exc).__name__} (its message could not be shown)")
+    try:
+        conn.send(result)
+    finally:
+        conn.close()
+
+
+def _failure(exc: BaseException, request: Request) -> Failure:
+    from .context import ContentError
+
+    try:
+        text = str(exc)
+    except Exception:  # an exception whose __str__ itself fails
+        text = "(its message could not be shown)"
+    message = f"{type(exc).__name__}: {text}".rstrip(": ")
+    if isinstance(exc, ContentError):
+        return Failure(exc.file or request.compute_path, exc.line, str(exc))
+    if isinstance(exc, FigureError):
+        return Failure(exc.spec.file, exc.spec.line, str(exc))
+    if isinstance(exc, SyntaxError) and exc.filename:
+        return Failure(exc.filename, exc.lineno, f"SyntaxError: {exc.msg}")
+    content = Path(request.content_dir).resolve()
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if _inside(Path(f.filename), content)]
+    if frames:
+        return Failure(frames[-1].filename, frames[-1].lineno, message)
+    return Failure(request.compute_path, None, message)
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    try:
+        path.resolve().relative_to(folder)
+    except (ValueError, OSError):
+        return False
+    return True
+
+
+def _seed() -> None:
+    import random
+
+    import numpy as np
+    import torch
+
+    random.seed(SEED)
+    np.random.seed(SEED)
+    torch.manual_seed(SEED)
+    torch.use_deterministic_algorithms(True)
+    torch.set_num_threads(1)
+
+
+def _run(request: Request) -> Success | Failure:
+    os.environ["MPLBACKEND"] = "Agg"
+    sys.dont_write_bytecode = True  # never leave __pycache__ in the author's content folders
+    import importlib.util
+
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+
+    from .context import Context
+
+    opened: set[str] = set()
+
+    written: set[str] = set()
+
+    def audit(event: str, args: tuple[Any, ...]) -> None:
+        if event == "open" and isinstance(args[0], str | bytes | os.PathLike):
+            name = os.fsdecode(args[0])
+            opened.add(name)
+            mode, flags = args[1], args[2]
+            if (isinstance(mode, str) and any(c in mode for c in "wax+")) or (
+                    isinstance(flags, int) and flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND)):
+                written.add(os.path.abspath(name))  # resolved now: the code may chdir later
+        elif event in WRITE_EVENTS and isinstance(args[WRITE_EVENTS[event]], str | bytes | os.PathLike):
+            written.add(os.path.abspath(os.fsdecode(args[WRITE_EVENTS[event]])))
+
+    preloaded = set(sys.modules)  # torch, matplotlib, ...: never project files, and 2,000 of them
+    sys.addaudithook(audit)
+    _seed()
+    path = Path(request.compute_path)
+    topic_dir = str(path.parent)
+    sys.path[:0] = [topic_dir, request.content_dir]
+    start = time.perf_counter()
+    out, err, raw_out = io.StringIO(), io.StringIO(), io.BytesIO()
+    ctx = Context()
+    # A scratch working directory: relative writes by the author's code land outside the project.
+    with tempfile.TemporaryDirectory(prefix="deckgen-") as scratch:
+        os.chdir(scratch)
+        with _fd1_into(raw_out), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            spec = importlib.util.spec_from_file_location(f"deckgen_topic_{request.topic.replace('-', '_')}", path)
+            assert spec is not None and spec.loader is not None
+            module = importlib.util.module_from_spec(spec)
+            # Registered like an imported module: dataclasses, pickling and inspect.getsource on a
+            # class look their module up in sys.modules. The process is used once, so nothing leaks.
+            sys.modules[spec.name] = module
+            spec.loader.exec_module(module)
+            compute = getattr(module, "compute", None)
+            if not callable(compute):
+                return Failure(str(path), None, "defines no compute(ctx) function")
+            compute(ctx)
+            figures: dict[str, tuple[bytes, bytes]] = {}
+            for spec_ in ctx.figures.values():
+                figures[spec_.name] = render(spec_)
+        os.chdir(request.project_root)
+    seconds = time.perf_counter() - start
+    deps = _dependencies(opened, [m for name, m in sys.modules.items() if name not in preloaded], request)
+    left = _left_in_project(written, request)
+    stdout = out.getvalue() + raw_out.getvalue().decode("utf-8", "replace")
+    return Success(ctx.values, figures, deps, stdout, err.getvalue(), seconds, left)
+
+
+@contextlib.contextmanager
+def _fd1_into(sink: io.BytesIO) -> Iterator[None]:
+    """Capture writes to file descriptor 1 too (os.write, subprocesses, C code), not only sys.stdout.
+
+    The worker's fd 1 is deckgen's own stdout: anything the author's code writes there would
+    otherwise land in the middle of deckgen's output and escape the "no printing" rule.
+    """
+    sys.stdout.flush()
+    saved = os.dup(1)
+    with tempfile.TemporaryFile() as tmp:
+        os.dup2(tmp.fileno(), 1)
+        try:
+            yield
+        finally:
+            with contextlib.suppress(Exception):
+                sys.stdout.flush()
+            os.dup2(saved, 1)
+            os.close(saved)
+            tmp.seek(0)
+            sink.write(tmp.read())
+
+
+
+def _left_in_project(written: set[str], request: Request) -> list[str]:
+    """Files or folders the computation created or wrote inside the project and left there."""
+    root = Path(request.project_root).resolve()
+    return sorted(str(p) for p in map(Path, written) if p.exists() and _inside(p, root))
+
+
+def _dependencies(opened: set[str], modules: Any, request: Request) -> list[str]:
+    """Files inside the project that the computation read (data files and imported helpers)."""
+    root = Path(request.project_root).resolve()
+    ignore = [Path(d).resolve() for d in request.ignore_dirs]
+    prefixes = {Path(p).resolve() for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)}
+    candidates = set(opened)
+    for module in list(modules):
+        file = getattr(module, "__file__", None)
+        if isinstance(file, str):
+            candidates.add(file)
+    compute = Path(request.compute_path).resolve()
+    deps = set()
+    for name in candidates:
+        p = Path(name)
+        if not p.is_absolute():
+            continue  # relative opens happen in the scratch directory, outside the project
+        p = p.resolve()
+        if p == compute or not p.is_file() or not _inside(p, root) or "__pycache__" in p.parts:
+            continue
+        if any(_inside(p, d) for d in ignore) or any(_inside(p, pre) for pre in prefixes):
+            continue
+        deps.add(str(p))
+    return sorted(deps)

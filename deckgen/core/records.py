@@ -1,0 +1,186 @@
+"""The typed records that flow between stages.
+
+Cards come out of ``content``, results out of ``compute``, notes out of ``render``; ``package``
+turns notes into a file. Keeping them small and frozen makes each stage testable on its own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+
+from .syntax import Ref, Value, find_refs
+
+
+class CardType(StrEnum):
+    """The three note types a card can be; each maps to one fixed Anki note type."""
+
+    BASIC = "basic"
+    CLOZE = "cloze"
+    REVERSED = "basic-reversed"
+
+
+# The fields each card type has, in note-type order. Frozen: adding a field to a shipped note
+# type makes Anki report every existing note as conflicting instead of updating it.
+FIELDS: dict[CardType, tuple[str, ...]] = {
+    CardType.BASIC: ("front", "back", "extra"),
+    CardType.CLOZE: ("text", "extra"),
+    CardType.REVERSED: ("front", "back", "extra"),
+}
+REQUIRED: dict[CardType, tuple[str, ...]] = {
+    CardType.BASIC: ("front", "back"),
+    CardType.CLOZE: ("text",),
+    CardType.REVERSED: ("front", "back"),
+}
+
+
+@dataclass(frozen=True)
+class Text:
+    """A card's Markdown field with where it starts, so references can be located by line."""
+
+    text: str
+    line: int
+    literal: bool  # a ``|`` block: text line i is file line ``line + i``
+
+    def line_of(self, offset: int) -> int:
+        if not self.literal:
+            return self.line
+        return self.line + self.text.count("\n", 0, offset)
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """A check a card states about a computed value; the build fails if the code disagrees."""
+
+    name: str
+    line: int
+    equals: Value = None
+    approx: float | None = None
+    rel: float = 1e-6
+    abs: float = 0.0
+    min: float | None = None
+    max: float | None = None
+    has_equals: bool = False
+
+
+@dataclass(frozen=True)
+class Silence:
+    """A lint rule switched off for one card (``lint: {rule: reason}``), with the author's reason.
+
+    The line is kept so that a silence which no longer matches any finding can be reported where
+    it is written; it never reaches the note (it is not a field).
+    """
+
+    rule: str
+    reason: str
+    line: int
+
+
+@dataclass(frozen=True)
+class Card:
+    """One card as the author wrote it."""
+
+    id: str
+    type: CardType
+    fields: dict[str, Text]
+    tags: tuple[str, ...]
+    covers: tuple[str, ...]
+    expects: tuple[Expectation, ...]
+    topic: str
+    file: str  # as shown in messages (relative to the project)
+    line: int
+    silences: tuple[Silence, ...] = ()
+
+    def refs(self) -> list[tuple[str, Ref, int]]:
+        """(field name, reference, file line) for every value and figure the card uses."""
+        out = []
+        for name, text in self.fields.items():
+            for ref in find_refs(text.text):
+                out.append((name, ref, text.line_of(ref.offset)))
+        return out
+
+    def figure_names(self) -> set[str]:
+        return {ref.name for _, ref, _ in self.refs() if ref.kind == "figure"}
+
+
+@dataclass(frozen=True)
+class Topic:
+    """A topic: its title (the subdeck name), its cards, and where its files are."""
+
+    name: str
+    title: str
+    cards: tuple[Card, ...]
+    cards_path: Path
+    compute_path: Path | None
+
+    def figure_names(self) -> set[str]:
+        """Every computed figure the topic's cards show (each counted once)."""
+        return {name for card in self.cards for name in card.figure_names()}
+
+
+@dataclass(frozen=True)
+class Figure:
+    """A rendered figure in its day and night variants; PNG bytes live in the cache by sha256."""
+
+    name: str
+    sha256: str
+    path: Path
+    night_sha256: str
+    night_path: Path
+
+    @property
+    def media_name(self) -> str:
+        # Named by content hash: Anki renames a changed file that keeps its old name on import,
+        # which would leave stale images on cards.
+        return media_name(self.sha256)
+
+    @property
+    def night_media_name(self) -> str:
+        return media_name(self.night_sha256)
+
+    def files(self) -> tuple[tuple[str, Path], ...]:
+        """(media name, cached file) of both variants, for packaging."""
+        return (self.media_name, self.path), (self.night_media_name, self.night_path)
+
+
+def media_name(sha256: str, suffix: str = ".png") -> str:
+    return f"dg-{sha256[:20]}{suffix}"
+
+
+@dataclass(frozen=True)
+class Asset:
+    """A static file a card shows (``![alt](diagram.png)`` next to cards.yaml), named by hash."""
+
+    sha256: str
+    path: Path
+
+    @property
+    def media_name(self) -> str:
+        return media_name(self.sha256, self.path.suffix.lower())
+
+    def files(self) -> tuple[tuple[str, Path], ...]:
+        return ((self.media_name, self.path),)
+
+
+@dataclass(frozen=True)
+class TopicResult:
+    """What one topic's computation produced."""
+
+    topic: str
+    values: dict[str, Value]
+    figures: dict[str, Figure]
+    seconds: float = 0.0
+    cached: bool = False
+
+
+@dataclass(frozen=True)
+class Note:
+    """A rendered note, ready to package: fields are final HTML."""
+
+    card_id: str
+    type: CardType
+    topic: str
+    fields: tuple[str, ...]
+    tags: tuple[str, ...]
+    media: tuple[Figure | Asset, ...] = field(default=())

@@ -1,0 +1,291 @@
+"""Load and validate ``content/<topic>/cards.yaml`` into :class:`~deckgen.core.records.Card` records.
+
+The YAML is read with a loader that remembers the line of every key and value and rejects
+duplicate keys (PyYAML silently keeps the last one, which would hide an author's mistake).
+Validation collects every problem, each with file, line and card id, rather than stopping at the
+first: ``deckgen check`` shows them all at once.
+
+File format::
+
+    title: Optimizers            # subdeck name: "<deck>::Optimizers"
+    cards:
+      - id: adam-bias-correction # unique across all content, never changed once shipped
+        type: basic              # basic (default) | cloze | basic-reversed
+        front: Markdown
+        back: Markdown           # cloze cards have `text:` instead of front/back
+        extra: Markdown          # optional, shown under the answer
+        tags: [adam]
+        covers: [s004-q12]       # question ids this card answers
+        expect:                  # optional checks on computed values
+          adam_first_step: {approx: 0.001, rel: 0.01}
+        lint:                    # optional: `deckgen lint` rules switched off here, each with a reason
+          several-facts: a two-column comparison is one contrast
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..core.errors import DeckgenError, Problem
+from ..core.project import Project, TopicPaths
+from ..core.records import REQUIRED, Card, CardType, Expectation, Silence, Text, Topic
+from ..core.syntax import Value, cloze_numbers, has_cloze_zero
+from ..core.yamlfile import LocDict, LocList, parse_yaml, read_text
+
+CARD_ID = re.compile(r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$")
+TAG = re.compile(r"^[^\s\"]+$")
+TOPIC_KEYS = {"title", "cards"}
+CARD_KEYS = {"id", "type", "front", "back", "text", "extra", "tags", "covers", "expect", "lint"}
+TEXT_KEYS = ("front", "back", "text", "extra")
+EXPECT_KEYS = {"equals", "approx", "rel", "abs", "min", "max"}
+MAX_FIELD_CHARS = 20_000
+
+
+@dataclass
+class _Collector:
+    file: str
+    problems: list[Problem] = field(default_factory=list)
+
+    def add(self, line: int | None, card: str | None, message: str) -> None:
+        self.problems.append(Problem(self.file, line, card, message))
+
+
+def load_topic(project: Project, paths: TopicPaths) -> tuple[Topic, list[Problem]]:
+    """Parse one topic's cards file; returns the cards that validated and every problem found."""
+    shown = project.rel(paths.cards)
+    col = _Collector(shown)
+    try:
+        text = read_text(paths.cards.read_bytes(), shown)
+        data = parse_yaml(text, shown)
+    except DeckgenError as exc:
+        return Topic(paths.name, paths.name, (), paths.cards, paths.compute), exc.problems
+    if not isinstance(data, LocDict):
+        col.add(1, None, "a cards file must be a mapping with `title` and `cards`")
+        return Topic(paths.name, paths.name, (), paths.cards, paths.compute), col.problems
+    for key in sorted(set(data) - TOPIC_KEYS, key=str):
+        col.add(data.key_lines[key], None, f"unknown key {key!r} (allowed: {', '.join(sorted(TOPIC_KEYS))})")
+    title = data.get("title", paths.name)
+    if not isinstance(title, str) or not title.strip() or "::" in title:
+        col.add(data.key_lines.get("title", data.line), None, "title must be a non-empty string without '::'")
+        title = paths.name
+    raw_cards = data.get("cards")
+    cards: list[Card] = []
+    if not isinstance(raw_cards, LocList):
+        col.add(data.key_lines.get("cards", data.line), None, "`cards` must be a list of cards")
+    else:
+        for raw, line in zip(raw_cards, raw_cards.item_lines, strict=True):
+            card = _card(raw, line, paths.name, col)
+            if card is not None:
+                cards.append(card)
+    return Topic(paths.name, title.strip(), tuple(cards), paths.cards, paths.compute), col.problems
+
+
+def _card(raw: Any, line: int, topic: str, col: _Collector) -> Card | None:
+    if not isinstance(raw, LocDict):
+        col.add(line, None, "each card must be a mapping with at least `id`")
+        return None
+    card_id = raw.get("id")
+    if not isinstance(card_id, str) or not CARD_ID.match(card_id):
+        col.add(raw.value_lines.get("id", line), None,
+                f"card id must be lower-case letters, digits and '-' (got {card_id!r})")
+        return None
+    before = len(col.problems)
+
+    def bad(key: str, message: str) -> None:
+        col.add(raw.value_lines.get(key, raw.key_lines.get(key, line)), card_id, message)
+
+    for key in sorted(set(raw) - CARD_KEYS, key=str):
+        col.add(raw.key_lines[key], card_id, f"unknown key {key!r} (allowed: {', '.join(sorted(CARD_KEYS))})")
+    try:
+        ctype = CardType(raw.get("type", "basic"))
+    except ValueError:
+        bad("type", f"unknown type {raw.get('type')!r} (basic, cloze or basic-reversed)")
+        return None
+    fields: dict[str, Text] = {}
+    reported: set[str] = set()
+    for key in TEXT_KEYS:
+        if raw.get(key) is None:  # absent, or `key:` with nothing after it
+            continue
+        value = raw[key]
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            value = str(value)
+        reported.add(key)
+        if not isinstance(value, str):
+            bad(key, f"`{key}` must be text")
+            continue
+        if len(value) > MAX_FIELD_CHARS:
+            bad(key, f"`{key}` is {len(value)} characters; a card field may hold at most {MAX_FIELD_CHARS}")
+            continue
+        if not _encodable(value):
+            bad(key, f"`{key}` contains a lone surrogate (an invalid \\u escape such as \\ud800)")
+            continue
+        reported.discard(key)
+        fields[key] = Text(value, raw.value_lines[key], raw.literal[key])
+    allowed = {"extra", *REQUIRED[ctype]}
+    for key in fields.keys() - allowed:
+        bad(key, f"a {ctype} card has no `{key}` field (it has {', '.join(sorted(allowed))})")
+    for key in REQUIRED[ctype]:
+        if key not in reported and (key not in fields or not fields[key].text.strip()):
+            bad(key, f"a {ctype} card needs a non-empty `{key}`")
+    if ctype is CardType.CLOZE and "text" in fields:
+        if has_cloze_zero(fields["text"].text):
+            bad("text", "cloze numbers start at 1: Anki makes no card for {{c0::...}}")
+        elif not cloze_numbers(fields["text"].text):
+            bad("text", "a cloze card needs at least one {{c1::...}} deletion")
+    tags = _str_list(raw, "tags", card_id, col, TAG, "tags are single words without spaces")
+    covers = _str_list(raw, "covers", card_id, col, None, "")
+    expects = _expects(raw, card_id, col)
+    silences = _silences(raw, card_id, col)
+    if len(col.problems) > before:
+        return None
+    return Card(
+        id=card_id,
+        type=ctype,
+        fields={k: fields[k] for k in sorted(fields, key=TEXT_KEYS.index)},
+        tags=tuple(tags),
+        covers=tuple(covers),
+        expects=tuple(expects),
+        topic=topic,
+        file=col.file,
+        line=line,
+        silences=tuple(silences),
+    )
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _str_list(raw: LocDict, key: str, card_id: str, col: _Collector, pattern: re.Pattern[str] | None,
+              hint: str) -> list[str]:
+    value = raw.get(key, [])
+    line = raw.value_lines.get(key, raw.line)
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        col.add(line, card_id, f"`{key}` must be a list of strings")
+        return []
+    if pattern is not None:
+        for v in value:
+            if not pattern.match(v):
+                col.add(line, card_id, f"bad {key[:-1]} {v!r}: {hint}")
+    return list(value)
+
+
+def _expects(raw: LocDict, card_id: str, col: _Collector) -> list[Expectation]:
+    spec = raw.get("expect")
+    if spec is None:
+        return []
+    line = raw.value_lines.get("expect", raw.line)
+    if not isinstance(spec, LocDict):
+        col.add(line, card_id, "`expect` must map value names to expected values")
+        return []
+    out = []
+    for name, want in spec.items():
+        at = spec.key_lines[name]
+        if not isinstance(name, str):
+            col.add(at, card_id, f"expect: {name!r} is not a value name")
+            continue
+        if isinstance(want, LocDict):
+            unknown = set(want) - EXPECT_KEYS
+            if unknown:
+                col.add(at, card_id, f"expect {name}: unknown key(s) {', '.join(sorted(map(str, unknown)))} "
+                        f"(allowed: {', '.join(sorted(EXPECT_KEYS))})")
+                continue
+            nums = {k: v for k, v in want.items() if k != "equals"}
+            if any(isinstance(v, bool) or not isinstance(v, int | float) for v in nums.values()):
+                col.add(at, card_id, f"expect {name}: approx, rel, abs, min and max must be numbers")
+                continue
+            if not want:
+                col.add(at, card_id, f"expect {name}: empty expectation")
+                continue
+            out.append(Expectation(
+                name=name, line=at, equals=_plain(want.get("equals")), has_equals="equals" in want,
+                approx=nums.get("approx"), rel=float(nums.get("rel", 1e-6)), abs=float(nums.get("abs", 0.0)),
+                min=nums.get("min"), max=nums.get("max"),
+            ))
+        else:
+            out.append(Expectation(name=name, line=at, equals=_plain(want), has_equals=True))
+    return out
+
+
+def _silences(raw: LocDict, card_id: str, col: _Collector) -> list[Silence]:
+    """``lint: {rule: reason}``: which lint rules this card switches off, and why.
+
+    A reason is required so a silence can be reviewed like code. Whether the rule exists is lint's
+    to say (``deckgen lint`` reports a silence that names no rule), so loading needs no rule list.
+    """
+    spec = raw.get("lint")
+    if spec is None:
+        return []
+    line = raw.value_lines.get("lint", raw.line)
+    if not isinstance(spec, LocDict):
+        col.add(line, card_id, "`lint` must map rule ids to the reason for switching them off")
+        return []
+    out = []
+    for rule, reason in spec.items():
+        at = spec.key_lines[rule]
+        if not isinstance(rule, str):
+            col.add(at, card_id, f"lint: {rule!r} is not a rule id (see `deckgen lint --rules`)")
+        elif not isinstance(reason, str) or not reason.strip():
+            col.add(at, card_id, f"lint: {rule} needs a reason (why the rule does not apply to this card)")
+        else:
+            out.append(Silence(rule, " ".join(reason.split()), at))
+    return out
+
+
+def _plain(value: Any) -> Value:
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value  # type: ignore[no-any-return]
+
+
+def load_topics(project: Project, selected: list[TopicPaths]) -> tuple[list[Topic], list[Problem]]:
+    """Load the selected topics; also checks id uniqueness across *all* topics of the project.
+
+    Ids must be unique across all content (not only what is being built), because a note's GUID
+    comes from its id: two cards sharing an id in different topics would overwrite each other in
+    a learner's collection.
+    """
+    problems: list[Problem] = []
+    topics: list[Topic] = []
+    wanted = {t.name for t in selected}
+    seen: dict[str, Card] = {}
+    for paths in project.topics():
+        topic, found = load_topic(project, paths)
+        if paths.name in wanted:
+            problems += found
+            topics.append(topic)
+        for card in topic.cards:
+            first = seen.get(card.id)
+            if first is None:
+                seen[card.id] = card
+            elif paths.name in wanted or first.topic in wanted:
+                problems.append(Problem(card.file, card.line, card.id,
+                                        f"duplicate card id (first used at {first.file}:{first.line})"))
+    order = {t.name: i for i, t in enumerate(selected)}
+    topics.sort(key=lambda t: order[t.name])
+    return topics, problems
+
+
+def check_covers(topics: list[Topic], questions: Mapping[str, object] | None) -> list[Problem]:
+    """Every ``covers`` id must name a question; without a questions file, covers cannot be checked."""
+    problems = []
+    for topic in topics:
+        for card in topic.cards:
+            if not card.covers:
+                continue
+            if questions is None:
+                problems.append(Problem(card.file, card.line, card.id,
+                                        "card has `covers` but the project names no questions file "
+                                        "(set `questions:` in deckgen.yaml)"))
+                continue
+            for qid in card.covers:
+                if qid not in questions:
+                    problems.append(Problem(card.file, card.line, card.id, f"unknown question id {qid!r} in covers"))
+    return problems

@@ -1,0 +1,185 @@
+"""Build, check and list: the deck pipeline that the CLI and the library API call.
+
+Every entry point runs the same pipeline (load -> compute -> render) and collects every problem
+before deciding anything, so ``check`` lists all of them and ``build`` writes nothing at all when
+there is one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from .compute.runner import ComputeOptions, Progress, compute_topics, silent
+from .core.errors import DeckgenError, Problem
+from .core.project import Project, default_jobs
+from .core.records import Card, CardType, Note, Topic, TopicResult
+from .core.syntax import cloze_numbers
+from .deck.cards import check_covers, load_topics
+from .deck.manifest import Manifest
+from .deck.package import NOTE_TYPES, DeckSpec, write_package_if_changed
+from .deck.questions import load_questions
+from .deck.render import MarkdownMemo, content_hash, render_topic
+from .deck.syllabus import check_syllabus
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    topics: tuple[str, ...] = ()
+    out: Path | None = None
+    jobs: int | None = None  # None: one per core (core.project.default_jobs)
+    fresh: bool = False
+    timeout: float | None = None  # None: the project's setting (deckgen.yaml, else core.project.DEFAULT_TIMEOUT)
+
+    def compute_options(self, project: Project) -> ComputeOptions:
+        """The one place the defaults for jobs and the time limit are decided."""
+        return ComputeOptions(jobs=self.jobs or default_jobs(), timeout=self.timeout or project.settings.timeout,
+                              fresh=self.fresh)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """Everything the pipeline produced before packaging."""
+
+    topics: list[Topic]
+    results: dict[str, TopicResult]
+    notes: dict[str, list[Note]]
+    problems: list[Problem]
+
+
+@dataclass(frozen=True)
+class BuildReport:
+    out: Path
+    notes: int
+    cards: int
+    figures: int  # figures and static images shown on cards (each computed figure is two files: day, night)
+    media: int  # files in the package
+    bytes: int
+    written: bool  # False when the output already held exactly this package
+    changed: list[str]
+    computed: list[str]
+    cached: list[str]
+
+
+@dataclass(frozen=True)
+class TopicSummary:
+    name: str
+    title: str
+    notes: int
+    cards: int
+    figures: int
+
+
+def prepare(project: Project, options: BuildOptions, progress: Progress = silent) -> Prepared:
+    """Load, validate, compute and render the selected topics, collecting every problem."""
+    selected = project.select(options.topics)
+    topics, problems = load_topics(project, selected)
+    questions = None
+    if project.settings.questions is not None:
+        try:
+            questions = load_questions(project.settings.questions, project.rel(project.settings.questions))
+        except DeckgenError as exc:
+            problems += exc.problems
+    if questions is not None or project.settings.questions is None:
+        problems += check_covers(topics, questions)
+    results, compute_problems = compute_topics(project, topics, options.compute_options(project), progress)
+    problems += compute_problems
+    notes: dict[str, list[Note]] = {}
+    memo = MarkdownMemo.open(project.cache_dir)
+    for topic in topics:
+        if topic.name in results:
+            notes[topic.name], found = render_topic(topic, results[topic.name], memo)
+            problems += found
+    if not problems:
+        with contextlib.suppress(OSError):  # a read-only cache folder only costs speed
+            memo.save(prune=not options.topics)
+    return Prepared(topics, results, notes, sorted(set(problems), key=_order))
+
+
+def _order(p: Problem) -> tuple[str, int, str, str]:
+    return (p.file or "", p.line or 0, p.card or "", p.message)
+
+
+def _hashes(prepared: Prepared) -> dict[str, tuple[str, str]]:
+    return {n.card_id: (n.topic, content_hash(n, NOTE_TYPES[n.type].id))
+            for topic in prepared.topics for n in prepared.notes.get(topic.name, [])}
+
+
+def deck_specs(project: Project, prepared: Prepared) -> list[DeckSpec]:
+    """One subdeck per topic, ``<deck>::<topic title>``, with its notes in authored order."""
+    return [DeckSpec(f"{project.settings.deck}::{t.title}", tuple(prepared.notes[t.name])) for t in prepared.topics]
+
+
+def slug(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "deck"
+
+
+def output_path(project: Project, options: BuildOptions, topics: list[Topic]) -> Path:
+    if options.out is not None:
+        return options.out if options.out.is_absolute() else Path.cwd() / options.out
+    if len(topics) == 1 and options.topics:
+        return project.build_dir / f"{topics[0].name}.apkg"
+    return project.build_dir / f"{slug(project.settings.deck)}.apkg"
+
+
+def build(project: Project, options: BuildOptions, progress: Progress = silent) -> BuildReport:
+    """Build a package. Raises DeckgenError with every problem, leaving any old package as it was."""
+    manifest = Manifest.load(project.manifest_path, project.rel(project.manifest_path))
+    prepared = prepare(project, options, progress)
+    if prepared.problems:
+        raise DeckgenError(prepared.problems)
+    hashes = _hashes(prepared)
+    mods, changed = manifest.assign(hashes, int(time.time()))
+    manifest.prune({t.name for t in prepared.topics}, set(hashes))
+    decks = deck_specs(project, prepared)
+    out = output_path(project, options, prepared.topics)
+    try:
+        stats = write_package_if_changed(decks, mods, out, project.cache_dir / "packages")
+        manifest.save()
+    except OSError as exc:
+        detail = f" ({exc.filename})" if isinstance(exc.filename, str) and exc.filename != str(out) else ""
+        raise DeckgenError(f"cannot write {out}: {exc.strerror or exc}{detail}") from None
+    return BuildReport(
+        out=out, notes=stats.notes, cards=stats.cards, bytes=stats.bytes, changed=changed, media=stats.media,
+        written=stats.written,
+        figures=len({m.media_name for d in decks for n in d.notes for m in n.media}),
+        computed=[n for n, r in prepared.results.items() if not r.cached],
+        cached=[n for n, r in prepared.results.items() if r.cached],
+    )
+
+
+def check(project: Project, options: BuildOptions, progress: Progress = silent) -> list[Problem]:
+    """Every problem in the selected content, the syllabus files and the manifest. Writes no package."""
+    manifest = Manifest.load(project.manifest_path, project.rel(project.manifest_path))
+    prepared = prepare(project, options, progress)
+    problems = list(prepared.problems) + check_syllabus(project)
+    if not problems:
+        stale = manifest.stale(_hashes(prepared), {t.name for t in prepared.topics})
+        if stale:
+            shown = ", ".join(stale[:5]) + (", ..." if len(stale) > 5 else "")
+            problems.append(Problem(project.rel(project.manifest_path), None, None,
+                                    f"manifest out of date for {len(stale)} card(s) ({shown}); "
+                                    "run `deckgen build` and commit content/manifest.json"))
+    return problems
+
+
+def list_topics(project: Project) -> tuple[list[TopicSummary], list[Problem]]:
+    """Card and figure counts per topic, from the content alone (nothing is computed)."""
+    topics, problems = load_topics(project, project.topics())
+    out = []
+    for t in topics:
+        cards = sum(_anki_cards(c) for c in t.cards)
+        out.append(TopicSummary(t.name, t.title, len(t.cards), cards, len(t.figure_names())))
+    return out, problems
+
+
+def _anki_cards(card: Card) -> int:
+    """How many Anki cards a note makes: two for reversed, one per cloze number."""
+    if card.type is CardType.REVERSED:
+        return 2
+    if card.type is CardType.CLOZE:
+        return len(cloze_numbers(card.fields["text"].text))
+    return 1

@@ -1,0 +1,32 @@
+"""Figures the toolkit writes for people (plans, statistics), as opposed to figures on cards.
+
+Card figures are drawn in the computation worker (``compute/figures.py``) with the deck's style; these are
+drawn in the CLI process, so matplotlib is imported only when a plot is asked for.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ..core.fs import atomic_write
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+
+def new_figure(width: float, height: float) -> Figure:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(width, height), layout="constrained")
+
+
+def save_png(fig: Figure, path: Path) -> None:
+    """Write the figure as PNG without a timestamp, atomically (no half-written file on failure)."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=120, metadata={"Software": None})
+    atomic_write(path, buf.getvalue())
