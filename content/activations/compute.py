@@ -296,9 +296,8 @@ def compute(ctx):
         ax.set_xlabel("z")
         ax.set_title("Sigmoid and its derivative")
         ax.legend(loc="upper left")
-        ax.grid(alpha=0.3)
 
-    ctx.figure("sigmoid_curve", draw_sigmoid)
+    ctx.figure("sigmoid_curve", draw_sigmoid, width=6.0, height=3.6)
 
     def draw_tanh(fig):
         ax = fig.subplots()
@@ -308,9 +307,8 @@ def compute(ctx):
         ax.set_xlabel("z")
         ax.set_title("tanh and its derivative")
         ax.legend(loc="lower right")
-        ax.grid(alpha=0.3)
 
-    ctx.figure("tanh_curve", draw_tanh)
+    ctx.figure("tanh_curve", draw_tanh, width=6.0, height=3.6)
 
     rgrid = torch.linspace(-3, 3, 601, dtype=torch.float64)
     r_list = rgrid.tolist()
@@ -328,10 +326,9 @@ def compute(ctx):
             ax.plot(r_list, ys[2], label="GELU")
             ax.set_xlabel("z")
             ax.set_title(title)
-            ax.grid(alpha=0.3)
         ax1.legend(loc="upper left", fontsize="small")
 
-    ctx.figure("relu_family", draw_relu)
+    ctx.figure("relu_family", draw_relu, width=6.0, height=3.6)
 
     def draw_depth(fig):
         ax = fig.subplots()
@@ -344,9 +341,8 @@ def compute(ctx):
         ax.set_ylabel("weight-gradient norm")
         ax.set_title(f"{depth}-layer MLP, one backward pass")
         ax.legend()
-        ax.grid(alpha=0.3)
 
-    ctx.figure("depth_grads", draw_depth)
+    ctx.figure("depth_grads", draw_depth, width=6.0, height=3.6)
 
     def draw_temps(fig):
         ax = fig.subplots()
@@ -362,4 +358,4 @@ def compute(ctx):
         ax.set_title("softmax(z / T)")
         ax.legend()
 
-    ctx.figure("softmax_temperature", draw_temps)
+    ctx.figure("softmax_temperature", draw_temps, width=6.0, height=3.6)

@@ -17,6 +17,7 @@ import math
 import matplotlib
 import torch
 import torch.nn.functional as F
+from _lib.nets import n_params
 from torch import nn
 
 
@@ -62,10 +63,6 @@ def meta_embedding(num, dim):
     """An nn.Embedding whose table lives on the meta device (shape only; nothing allocated or initialised)."""
     return nn.Embedding(num, dim, _weight=torch.empty(num, dim, device="meta"))
 
-
-def n_params(module):
-    """Number of parameters of a module (works on the meta device, where nothing is allocated)."""
-    return sum(p.numel() for p in module.parameters())
 
 
 def mha_from_scratch(x_q, x_kv, mha):
@@ -179,9 +176,8 @@ def scaling(ctx):
         ax.set_ylabel("mean largest weight")
         ax.set_title(f"Softmax over {n_keys} random keys")
         ax.legend(loc="center right", fontsize=8)
-        ax.grid(alpha=0.3)
 
-    ctx.figure("scaling_saturation", draw, width=4.2, height=3.0)
+    ctx.figure("scaling_saturation", draw)
 
 
 # --------------------------------------------------------------------------------------------
@@ -239,7 +235,7 @@ def causal(ctx):
         ax.set_title("Causal self-attention weights")
         fig.colorbar(im, ax=ax, fraction=0.046)
 
-    ctx.figure("causal_heatmap", draw, width=4.2, height=3.6)
+    ctx.figure("causal_heatmap", draw, height=3.6)
 
 
 # --------------------------------------------------------------------------------------------
@@ -357,7 +353,7 @@ def positions(ctx):
         ax.set_title("Sinusoidal positional encoding")
         fig.colorbar(im, ax=ax, fraction=0.046)
 
-    ctx.figure("sinusoidal_pe", draw, width=4.2, height=3.0)
+    ctx.figure("sinusoidal_pe", draw)
 
     # Learned absolute positions: a lookup table with a hard maximum length.
     max_len, d_l = 512, 32
@@ -434,7 +430,7 @@ def positions(ctx):
         ax.set_title("RoPE score: constant along diagonals")
         fig.colorbar(im, ax=ax, fraction=0.046)
 
-    ctx.figure("rope_scores", draw_rope, width=4.2, height=3.4)
+    ctx.figure("rope_scores", draw_rope, height=3.4)
 
     # ALiBi: per-head linear distance penalty, geometric slopes.
     heads = 8

@@ -19,6 +19,7 @@ import warnings
 
 import torch
 import torch.nn.functional as F
+from _lib.nets import mlp
 from torch import nn
 from torch.utils.checkpoint import checkpoint_sequential
 from torch.utils.flop_counter import FlopCounterMode
@@ -263,7 +264,7 @@ def tiny_network(ctx):
         ax.invert_xaxis()
         ax.legend(fontsize="small", loc="upper left")
 
-    ctx.figure("fd_error", draw_fd, width=4.2, height=3.2)
+    ctx.figure("fd_error", draw_fd, height=3.2)
 
     # Computational graph of the tiny net, forward values and backward gradients annotated.
     def fmt(t):
@@ -359,7 +360,7 @@ def mlp_from_scratch(ctx):
 def cost(ctx):
     torch.manual_seed(0)
     d_in, width, d_out, batch = 784, 256, 10, 64
-    net = nn.Sequential(nn.Linear(d_in, width), nn.ReLU(), nn.Linear(width, width), nn.ReLU(), nn.Linear(width, d_out))
+    net = mlp(d_in, width, width, d_out)
     X, y = torch.randn(batch, d_in), torch.randint(0, d_out, (batch,))
     with FlopCounterMode(display=False) as counter:
         loss = F.cross_entropy(net(X), y)
@@ -573,7 +574,7 @@ def tradeoffs(ctx):
         ax.set_ylim(bottom=0)
         ax.legend(fontsize="small")
 
-    ctx.figure("activation_memory", draw_mem, width=4.2, height=3.0)
+    ctx.figure("activation_memory", draw_mem)
 
     # Numerical stability: log(softmax(z)) vs the fused log_softmax inside cross_entropy.
     z = torch.tensor([[100.0, 0.0, -100.0]], requires_grad=True)
@@ -592,7 +593,7 @@ def tradeoffs(ctx):
 
     # Vectorisation: one batched graph vs a Python loop over examples.
     torch.manual_seed(0)
-    model = nn.Sequential(nn.Linear(10, 32), nn.ReLU(), nn.Linear(32, 1))
+    model = mlp(10, 32, 1)
     Xb, yb = torch.randn(32, 10), torch.randn(32, 1)
     with FlopCounterMode(display=False) as counter:
         batched = F.mse_loss(model(Xb), yb, reduction="sum")

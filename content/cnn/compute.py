@@ -7,6 +7,7 @@ import warnings
 import matplotlib.patches
 import torch
 import torch.nn.functional as F
+from _lib.nets import n_params
 from torch import nn
 
 
@@ -17,10 +18,6 @@ def out_hw(layer, n, channels=1):
     assert y.shape[-1] == y.shape[-2]
     return y.shape[-1]
 
-
-def n_params(module):
-    """Parameter count read from module.parameters() (works on the meta device too)."""
-    return sum(p.numel() for p in module.parameters())
 
 
 def bmatrix(t):
@@ -302,7 +299,7 @@ def compute(ctx):
             ax.set_xticks([])
             ax.set_yticks([])
 
-    ctx.figure("worked_dot", draw_worked, width=6, height=3.0)
+    ctx.figure("worked_dot", draw_worked, width=6)
 
     def draw_pool(fig):
         ax_in, ax_out = fig.subplots(1, 2, gridspec_kw={"width_ratios": [2, 1]})
@@ -367,7 +364,7 @@ def compute(ctx):
             ax.set_xticks([])
             ax.set_yticks([])
 
-    ctx.figure("edge_map", draw_edges, width=6, height=3.0)
+    ctx.figure("edge_map", draw_edges, width=6)
 
     # ---------------- added later: pooling types, heads, Conv1d/2d/3d, CNN vs dense, RF -------
     # Each helper re-seeds, so its values do not depend on the random draws above.
@@ -865,7 +862,7 @@ def _receptive_field_growth(ctx):
         ax.set_title("Receptive field vs depth")
         ax.legend(fontsize=9)
 
-    ctx.figure("rf_growth", draw, width=4.2, height=3.0)
+    ctx.figure("rf_growth", draw)
 
     # ---------------- trap: Conv2d's `bias` is a flag, not a tensor ---------------------------
     bias_values = torch.zeros(8)

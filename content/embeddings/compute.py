@@ -245,7 +245,7 @@ def compute(ctx):
         ax.legend(loc="best", fontsize="small")
         ax.margins(0.2)
 
-    ctx.figure("toy_embedding_pca", draw_toy, width=4.2, height=3.4)
+    ctx.figure("toy_embedding_pca", draw_toy, height=3.4)
 
     # Cost per token as the vocabulary grows: one-hot matmul vs lookup.
     vocab_grid = [10**k for k in range(2, 7)]
@@ -262,7 +262,7 @@ def compute(ctx):
         ax.set_title("One-hot matmul vs lookup")
         ax.legend(fontsize="small", loc="upper left")
 
-    ctx.figure("onehot_vs_lookup_cost", draw_cost, width=4.2, height=3.2)
+    ctx.figure("onehot_vs_lookup_cost", draw_cost, height=3.2)
 
     # ------------------------------------------------------------------ word2vec details
     sentence = ["the", "quick", "brown", "fox", "jumps", "over", "the", "lazy", "dog"]
@@ -326,7 +326,7 @@ def compute(ctx):
         ax.set_title("Synthetic vectors: parallel offsets")
         ax.margins(0.25)
 
-    ctx.figure("analogy_synthetic", draw_analogy, width=4.2, height=3.2)
+    ctx.figure("analogy_synthetic", draw_analogy, height=3.2)
 
     # ------------------------------------------------------------------ static vs contextual
     # An (untrained) Transformer layer already shows the mechanism: the same token id gets a

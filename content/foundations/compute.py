@@ -13,12 +13,8 @@ import inspect
 
 import torch
 import torch.nn.functional as F
+from _lib.nets import mlp, n_params
 from torch import nn
-
-
-def n_params(module):
-    """Number of trainable values, read from module.parameters()."""
-    return sum(p.numel() for p in module.parameters())
 
 
 def tex_sci(v):
@@ -259,7 +255,7 @@ def weights_and_bias(ctx):
         ax.set_title("The bias moves the threshold")
         ax.legend(loc="upper left", fontsize="small")
 
-    ctx.figure("bias_shift", draw_bias, width=4.2, height=3.0)
+    ctx.figure("bias_shift", draw_bias)
 
     # One bias shared by the whole hidden layer: parameter saving on a typical layer.
     d_in, d_out = 784, 256
@@ -442,7 +438,7 @@ def linear_regression(ctx):
 # ---------------------------------------------------------------------------------------------
 def shallow_vs_deep(ctx):
     d_in, d_out, wide, narrow, depth = 784, 10, 512, 128, 4
-    shallow = nn.Sequential(nn.Linear(d_in, wide), nn.ReLU(), nn.Linear(wide, d_out))
+    shallow = mlp(d_in, wide, d_out)
     layers, d = [], d_in
     for _ in range(depth):
         layers += [nn.Linear(d, narrow), nn.ReLU()]
@@ -472,7 +468,7 @@ def shallow_vs_deep(ctx):
     slopes = torch.diff(ys) / torch.diff(xs)
     change = torch.diff(slopes)
     kinks = xs[1:-1][change.abs() > 1e-6]
-    wide_net = nn.Sequential(nn.Linear(1, len(kinks) + 1), nn.ReLU(), nn.Linear(len(kinks) + 1, 1)).double()
+    wide_net = mlp(1, len(kinks) + 1, 1).double()
     with torch.no_grad():
         wide_net[0].weight.fill_(1.0)
         wide_net[0].bias.copy_(-torch.cat([torch.zeros(1, dtype=torch.float64), kinks]))
@@ -497,7 +493,7 @@ def shallow_vs_deep(ctx):
         ax.set_title("Each extra layer doubles the pieces")
         ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.22), fontsize="small", ncol=1)
 
-    ctx.figure("depth_sawtooth", draw_saw, width=4.2, height=3.6)
+    ctx.figure("depth_sawtooth", draw_saw, height=3.6)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -569,4 +565,4 @@ def layers_and_module(ctx):
         ax.set_title(f"{model.fc1.in_features}-{model.fc1.out_features}-{model.fc2.out_features} net, Adam")
         ax.legend()
 
-    ctx.figure("net_loss_curve", draw_curve, width=4.2, height=3.0)
+    ctx.figure("net_loss_curve", draw_curve)

@@ -7,6 +7,7 @@ import itertools
 import matplotlib.patches
 import torch
 import torch.nn.functional as F
+from _lib.nets import mlp, n_params
 from torch import nn
 
 # ---------------------------------------------------------------------------------------------
@@ -24,10 +25,6 @@ CIFAR100 = {
     "test_per_class": 100,
 }
 
-
-def n_params(module):
-    """Parameter count read from module.parameters() (works on the meta device too)."""
-    return sum(p.numel() for p in module.parameters())
 
 
 def n_bytes(t):
@@ -342,9 +339,8 @@ def layer_choice(ctx):
         ax.set_ylabel("parameters")
         ax.set_title("First layer, 3×s×s input")
         ax.legend(loc="center right")
-        ax.grid(alpha=0.3)
 
-    ctx.figure("linear_vs_conv_params", draw, width=4.2, height=3.0)
+    ctx.figure("linear_vs_conv_params", draw)
 
     # Sets: per-element MLP + sum pooling (Deep Sets) is permutation-invariant; an MLP on the
     # concatenated elements is not.
@@ -352,9 +348,9 @@ def layer_choice(ctx):
     n_el, d = 5, 2
     s = torch.randn(n_el, d)
     perm = torch.tensor([3, 0, 4, 1, 2])
-    phi = nn.Sequential(nn.Linear(d, 16), nn.ReLU(), nn.Linear(16, 16))
+    phi = mlp(d, 16, 16)
     rho = nn.Linear(16, 1)
-    flat_mlp = nn.Sequential(nn.Linear(n_el * d, 16), nn.ReLU(), nn.Linear(16, 1))
+    flat_mlp = mlp(n_el * d, 16, 1)
     with torch.no_grad():
         ds_a, ds_b = rho(phi(s).sum(0)), rho(phi(s[perm]).sum(0))
         fm_a, fm_b = flat_mlp(s.flatten()), flat_mlp(s[perm].flatten())
@@ -532,4 +528,4 @@ def nested_fields_figure(ctx):
         ax.set_aspect("equal")
         ax.axis("off")
 
-    ctx.figure("ai_ml_dl_nested", draw, width=4.2, height=3.0)
+    ctx.figure("ai_ml_dl_nested", draw)

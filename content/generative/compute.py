@@ -8,6 +8,7 @@ import math
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from _lib.nets import mlp
 from torch.distributions import Normal, kl_divergence
 
 
@@ -103,8 +104,8 @@ def compute(ctx):
     x_anom = x_train.mean(0) + x_train.std(0) * torch.randn(300, dim, generator=gen)
 
     code_dim = 2
-    encoder = nn.Sequential(nn.Linear(dim, 32), nn.Tanh(), nn.Linear(32, code_dim))
-    decoder = nn.Sequential(nn.Linear(code_dim, 32), nn.Tanh(), nn.Linear(32, dim))
+    encoder = mlp(dim, 32, code_dim, act=nn.Tanh)
+    decoder = mlp(code_dim, 32, dim, act=nn.Tanh)
     ae = nn.Sequential(encoder, decoder)
     ae_steps = 400
     ctx.value("anom_dim", dim)
@@ -156,7 +157,7 @@ def compute(ctx):
         ax.set_ylim(top=ax.get_ylim()[1] * 1.4)  # room for the legend above the bars
         ax.legend(fontsize="small", loc="upper center")
 
-    ctx.figure("ae_anomaly_hist", draw_anomaly, width=4.2, height=3.2)
+    ctx.figure("ae_anomaly_hist", draw_anomaly, height=3.2)
 
     # ------------------------------------------------------------------ VAE: reparameterisation and KL
     mu = torch.tensor([0.5, -1.0], requires_grad=True)
@@ -227,7 +228,7 @@ def compute(ctx):
         ax.set_title("Generator losses")
         ax.legend(fontsize="small", loc="lower left")
 
-    ctx.figure("gan_generator_losses", draw_gen_losses, width=4.2, height=3.2)
+    ctx.figure("gan_generator_losses", draw_gen_losses, height=3.2)
 
     # Optimal discriminator and the Jensen-Shannon link, on two 1-D Gaussians (numerical integration).
     xs = torch.linspace(-10, 12, 20001, dtype=torch.float64)
@@ -288,7 +289,7 @@ def compute(ctx):
         ax.set_title(f"Two uniform boxes of width {box_width:g}")
         ax.legend(loc="upper left")
 
-    ctx.figure("gan_js_vs_wasserstein", draw_js_w1, width=4.2, height=3.2)
+    ctx.figure("gan_js_vs_wasserstein", draw_js_w1, height=3.2)
 
     # Spectral normalisation: the largest singular value of the used weight becomes about 1.
     torch.manual_seed(0)
@@ -359,7 +360,7 @@ def compute(ctx):
         ax.set_title("Contrastive loss as positives align")
         ax.legend(fontsize="small", loc="lower left")
 
-    ctx.figure("ntxent_alignment", draw_ntxent, width=4.2, height=3.2)
+    ctx.figure("ntxent_alignment", draw_ntxent, height=3.2)
 
     # Temperature: how much of the push on the negatives goes to the hardest one, for anchor 0.
     def hardest_share(t):

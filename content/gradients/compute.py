@@ -13,6 +13,7 @@ import math
 
 import torch
 import torch.nn.functional as F
+from _lib.nets import mlp
 from torch import nn
 
 
@@ -130,9 +131,8 @@ def depth_flow(ctx):
         ax.set_ylabel(r"$\|\partial L / \partial h_l\|$ (output = 1)")
         ax.set_title(f"Gradient reaching each layer, {depth} layers")
         ax.legend(fontsize=8, loc="lower right")
-        ax.grid(alpha=0.3)
 
-    ctx.figure("grad_flow_depth", draw, width=4.2, height=3.2)
+    ctx.figure("grad_flow_depth", draw, height=3.2)
 
 
 def exploding_training(ctx):
@@ -174,7 +174,7 @@ def residual(ctx):
     # The Jacobian of y = x + F(x) is I + dF/dx (checked with autograd on a small block).
     torch.manual_seed(0)
     width = 6
-    block = nn.Sequential(nn.Linear(width, width), nn.Tanh(), nn.Linear(width, width))
+    block = mlp(width, width, width, act=nn.Tanh)
     x = torch.randn(width)
     jac_y = torch.autograd.functional.jacobian(lambda v: v + block(v), x)
     jac_f = torch.autograd.functional.jacobian(block, x)
@@ -240,9 +240,8 @@ def residual(ctx):
         ax.set_title(f"Weight change after {steps} SGD steps")
         ax.text(1, 3e-11, f"plain, layers 1–{frozen}:\nexactly 0", fontsize=9, color="C0")
         ax.legend(fontsize=9, loc="center left")
-        ax.grid(alpha=0.3)
 
-    ctx.figure("weight_change_depth", draw, width=4.2, height=3.0)
+    ctx.figure("weight_change_depth", draw)
 
 
 # --------------------------------------------------------------------------------------------
@@ -321,9 +320,8 @@ def clipping(ctx):
         ax.set_ylim(-1.1, 1.1)
         ax.set_title("Clipping a 2-D gradient")
         ax.legend(fontsize=8, loc="lower right")
-        ax.grid(alpha=0.3)
 
-    ctx.figure("clipping_2d", draw, width=4.2, height=3.0)
+    ctx.figure("clipping_2d", draw)
 
 
 # --------------------------------------------------------------------------------------------
@@ -371,9 +369,8 @@ def rnn_spectral(ctx):
         ax.set_ylabel(r"$\|\partial L / \partial h_{T-k}\|$")
         ax.set_title(f"Linear RNN, hidden size {hidden}")
         ax.legend(fontsize=9)
-        ax.grid(alpha=0.3)
 
-    ctx.figure("rnn_spectral_radius", draw, width=4.2, height=3.0)
+    ctx.figure("rnn_spectral_radius", draw)
 
 
 def compute(ctx):

@@ -9,12 +9,13 @@ import math
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from _lib.nets import mlp
 
 
 def small_net(init, n_in, n_hidden):
     """n_in -> n_hidden (tanh) -> 1 MLP, with init(linear) applied to both linear layers."""
     torch.manual_seed(0)
-    net = nn.Sequential(nn.Linear(n_in, n_hidden), nn.Tanh(), nn.Linear(n_hidden, 1))
+    net = mlp(n_in, n_hidden, 1, act=nn.Tanh)
     for m in (net[0], net[2]):
         init(m)
     return net
@@ -226,9 +227,8 @@ def compute(ctx):
         ax.set_ylabel("std of activations")
         ax.set_title(f"Width {width}, input std 1")
         ax.legend(loc="lower left", fontsize="small")
-        ax.grid(alpha=0.3)
 
-    ctx.figure("init_depth_std", draw_depth, width=4.2, height=3.4)
+    ctx.figure("init_depth_std", draw_depth, height=3.4)
 
     def draw_symmetry(fig):
         ax1, ax2 = fig.subplots(1, 2, sharey=True)
@@ -238,7 +238,6 @@ def compute(ctx):
                 ax.plot(range(1, steps + 1), hist[:, j].tolist(), label=f"unit {j + 1}")
             ax.set_title(title)
             ax.set_xlabel("SGD step")
-            ax.grid(alpha=0.3)
         ax1.set_ylabel("weight from input 1")
         ax1.annotate(
             f"all {n_hidden} units\non one line",
@@ -249,4 +248,4 @@ def compute(ctx):
         handles, labels = ax2.get_legend_handles_labels()
         ax1.legend(handles, labels, loc="lower right", fontsize="x-small")  # empty corner
 
-    ctx.figure("init_symmetry", draw_symmetry, width=4.6, height=3.0)
+    ctx.figure("init_symmetry", draw_symmetry, width=4.6)

@@ -18,6 +18,7 @@ import math
 
 import torch
 import torch.nn.functional as F
+from _lib.nets import n_params
 from torch import nn
 
 BERT_BASE = {"vocab": 30522, "max_pos": 512, "segments": 2, "d": 768, "layers": 12, "heads": 12, "ff": 3072}
@@ -25,10 +26,6 @@ TOY_SENTENCE = "the quick brown fox jumps over the lazy dog and the dog sleeps w
 TOY_SOURCE, TOY_TARGET = "le chat dort sur le tapis", "the cat sleeps on the mat"
 GPT2_SMALL = {"vocab": 50257, "max_pos": 1024, "d": 768, "layers": 12, "heads": 12, "ff": 3072}
 
-
-def n_params(module):
-    """Number of parameters (works on the meta device)."""
-    return sum(p.numel() for p in module.parameters())
 
 
 def meta_embedding(num, dim):
@@ -343,7 +340,7 @@ def decoding(ctx):
         ax.set_title("Next token after “The cat”")
         ax.legend(loc="upper right", fontsize=9)
 
-    ctx.figure("topk_topp", draw_filters, width=4.2, height=3.2)
+    ctx.figure("topk_topp", draw_filters, height=3.2)
 
     def draw_temps(fig):
         ax = fig.subplots()
@@ -357,7 +354,7 @@ def decoding(ctx):
         ax.set_title("Temperature and entropy")
         ax.legend(loc="upper right", fontsize=9)
 
-    ctx.figure("temperature_entropy", draw_temps, width=4.2, height=3.2)
+    ctx.figure("temperature_entropy", draw_temps, height=3.2)
 
 
 # --------------------------------------------------------------------------------------------
@@ -423,7 +420,7 @@ def beams(ctx):
         ax.set_ylim(-1.6, leaves_y + 0.5)
         ax.set_title("Greedy vs beam search")
 
-    ctx.figure("beam_tree", draw_tree, width=4.2, height=3.6)
+    ctx.figure("beam_tree", draw_tree, height=3.6)
 
 
 # --------------------------------------------------------------------------------------------

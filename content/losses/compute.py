@@ -368,11 +368,10 @@ def compute(ctx):
         ax2.set_ylim(-4.5, 4.5)
         for ax in (ax1, ax2):
             ax.set_xlabel("residual r = ŷ − y")
-            ax.grid(alpha=0.3)
         handles, labels = ax1.get_legend_handles_labels()
         ax2.legend(handles, labels, loc="upper left", fontsize="small")  # empty corner of the gradient panel
 
-    ctx.figure("regression_losses", draw_regression, width=5, height=3.0)
+    ctx.figure("regression_losses", draw_regression, width=5)
 
     pgrid = torch.linspace(0.005, 0.995, 199)
     bce_y1 = F.binary_cross_entropy(pgrid, torch.ones_like(pgrid), reduction="none").tolist()
@@ -388,6 +387,5 @@ def compute(ctx):
         ax.set_ylim(0, 5)
         ax.set_title("Binary cross-entropy")
         ax.legend(loc="upper center")
-        ax.grid(alpha=0.3)
 
-    ctx.figure("bce_curve", draw_bce, width=4.2, height=3.0)
+    ctx.figure("bce_curve", draw_bce)

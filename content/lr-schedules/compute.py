@@ -293,12 +293,11 @@ def compute(ctx):
         ax.set_ylabel("learning rate")
         ax.set_title(f"Decay schedules, lr₀ = {lr0:g}")
         ax.legend(fontsize="small", loc="upper right")
-        ax.grid(alpha=0.3)
 
     lr0, step_fig, gamma_fig = 0.1, 20, 0.5  # differs from the MultiStepLR curve so both stay visible
     opt = make_opt(lr0)
     step_lrs_100 = lr_trace(opt, lrs.StepLR(opt, step_size=step_fig, gamma=gamma_fig), n_ep)
-    ctx.figure("decay_schedules", draw_decay, width=4.2, height=3.2)
+    ctx.figure("decay_schedules", draw_decay, height=3.2)
 
     oc_x = [i / steps_per_epoch * n_ep / epochs for i in range(len(one_lrs))]  # batches rescaled to 0..100
 
@@ -313,9 +312,8 @@ def compute(ctx):
         ax.set_ylim(0, 0.16)  # headroom for the legend
         ax.set_yticks([0, 0.025, 0.05, 0.075, 0.1])
         ax.legend(fontsize="small", loc="upper right", ncol=1)
-        ax.grid(alpha=0.3)
 
-    ctx.figure("warmup_schedules", draw_warm, width=4.2, height=3.2)
+    ctx.figure("warmup_schedules", draw_warm, height=3.2)
 
     def draw_plateau(fig):
         ax1, ax2 = fig.subplots(2, 1, sharex=True)
@@ -329,10 +327,8 @@ def compute(ctx):
             for ax in (ax1, ax2):
                 ax.axvline(c, ls="--", color="C3", alpha=0.6)
         ax1.set_title(f"Plateau: factor {plateau.factor:g}, patience {plateau.patience}")
-        ax1.grid(alpha=0.3)
-        ax2.grid(alpha=0.3)
 
-    ctx.figure("plateau", draw_plateau, width=4.2, height=3.6)
+    ctx.figure("plateau", draw_plateau, height=3.6)
 
     def draw_why(fig):
         ax = fig.subplots()
@@ -343,6 +339,5 @@ def compute(ctx):
         ax.set_ylabel("excess loss")
         ax.set_title(f"Noisy mini-batch SGD (batch {bs})")
         ax.legend(fontsize="small", loc="upper right")
-        ax.grid(alpha=0.3)
 
-    ctx.figure("why_schedule", draw_why, width=4.2, height=3.2)
+    ctx.figure("why_schedule", draw_why, height=3.2)

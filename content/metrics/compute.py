@@ -292,9 +292,8 @@ def compute(ctx):
         ax.set_title("ROC curve")
         ax.set_aspect("equal")
         ax.legend(loc="lower right", fontsize="small")
-        ax.grid(alpha=0.3)
 
-    ctx.figure("roc_curve", draw_roc, width=4.2, height=3.6)
+    ctx.figure("roc_curve", draw_roc, height=3.6)
 
     def draw_pr(fig):
         ax = fig.subplots()
@@ -321,9 +320,8 @@ def compute(ctx):
         ax.set_yticks([0, 0.2, 0.4, 0.6, 0.8, 1.0])
         ax.set_title("PR curve (dashed: prevalence)")
         ax.legend(loc="upper right", fontsize="small")  # sits in the headroom above precision 1
-        ax.grid(alpha=0.3)
 
-    ctx.figure("pr_curve", draw_pr, width=4.2, height=3.2)
+    ctx.figure("pr_curve", draw_pr, height=3.2)
 
     def draw_scores(fig):
         ax = fig.subplots()
@@ -342,6 +340,5 @@ def compute(ctx):
         ax.set_xlim(0, 1)
         ax.set_xlabel("model score")
         ax.set_title(f"{n} scored examples")
-        ax.grid(alpha=0.3, axis="x")
 
-    ctx.figure("scores_threshold", draw_scores, width=4.2, height=2.8)
+    ctx.figure("scores_threshold", draw_scores, height=2.8)

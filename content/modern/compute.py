@@ -18,6 +18,7 @@ import math
 
 import torch
 import torch.nn.functional as F
+from _lib.nets import n_params
 from torch import nn
 
 GB = 1e9  # decimal gigabytes, as model cards and GPU spec sheets use
@@ -26,10 +27,6 @@ GB = 1e9  # decimal gigabytes, as model cards and GPU spec sheets use
 # --------------------------------------------------------------------------------------------
 # Helpers
 # --------------------------------------------------------------------------------------------
-def n_params(module, trainable_only=False):
-    """Number of parameters of a module (works on the meta device too)."""
-    return sum(p.numel() for p in module.parameters() if p.requires_grad or not trainable_only)
-
 
 def rel_err(approx, exact):
     """Relative error in the Frobenius norm: ||approx - exact|| / ||exact||."""
@@ -557,9 +554,8 @@ def compute(ctx):
         ax.set_ylabel("teacher probability")
         ax.set_title("softmax(teacher logits / T)")
         ax.legend(loc="upper center", ncol=len(kd_temps), fontsize="small")
-        ax.grid(alpha=0.3, axis="y")
 
-    ctx.figure("kd_temperature", draw_kd_temps, width=4.2, height=3.0)
+    ctx.figure("kd_temperature", draw_kd_temps)
 
     def draw_t2(fig):
         ax = fig.subplots()
@@ -570,9 +566,8 @@ def compute(ctx):
         ax.set_ylabel("gradient norm")
         ax.set_title("KD gradient vs temperature")
         ax.legend(loc="lower left")
-        ax.grid(alpha=0.3)
 
-    ctx.figure("kd_grad_scale", draw_t2, width=4.2, height=3.0)
+    ctx.figure("kd_grad_scale", draw_t2)
 
     def draw_memory(fig):
         ax = fig.subplots()
@@ -584,7 +579,7 @@ def compute(ctx):
         ax.set_title(f"A {n_model / 1e9:g}B-parameter model")
         ax.xaxis.grid(False)
 
-    ctx.figure("quant_memory", draw_memory, width=4.2, height=3.0)
+    ctx.figure("quant_memory", draw_memory)
 
     def draw_channel(fig):
         ax = fig.subplots()
@@ -598,6 +593,5 @@ def compute(ctx):
         ax.set_ylabel("relative error")
         ax.set_title("int8 round trip, one outlier row")
         ax.legend(loc="center right", fontsize="small")
-        ax.grid(alpha=0.3)
 
-    ctx.figure("quant_per_channel", draw_channel, width=4.2, height=3.0)
+    ctx.figure("quant_per_channel", draw_channel)

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from _lib.nets import n_params
 from matplotlib.colors import ListedColormap
 
 
@@ -294,9 +295,6 @@ def compute(ctx):
     ctx.value("np_dx_colsum", float(np.abs(dx.sum(0)).max()))  # BN's input gradient sums to 0 per feature
 
     # ------------------------------------------------------------------ parameter counts
-    def n_params(mod):
-        return sum(p.numel() for p in mod.parameters())
-
     def n_buffers(mod):
         return sum(b.numel() for b in mod.buffers())
 
@@ -345,7 +343,7 @@ def compute(ctx):
             ax.set_ylabel("sample N")
         fig.suptitle("Same colour: one mean and variance (over all H×W)", fontsize="small")
 
-    ctx.figure("norm_axes", draw_axes, width=4.2, height=3.6)
+    ctx.figure("norm_axes", draw_axes, height=3.6)
 
     def draw_running(fig):
         ax = fig.subplots()
@@ -356,9 +354,8 @@ def compute(ctx):
         ax.set_xlabel("training batch")
         ax.set_title(f"BatchNorm running_mean, momentum {m:g}")
         ax.legend(loc="lower right")
-        ax.grid(alpha=0.3)
 
-    ctx.figure("running_mean", draw_running, width=4.2, height=3.0)
+    ctx.figure("running_mean", draw_running)
 
     def draw_lr(fig):
         ax = fig.subplots()
@@ -382,6 +379,5 @@ def compute(ctx):
         ax.set_ylabel("training loss")
         ax.set_title(f"{depth}-layer ReLU MLP, He init")
         ax.legend(loc="upper right", fontsize="small")
-        ax.grid(alpha=0.3)
 
-    ctx.figure("bn_learning_rate", draw_lr, width=4.2, height=3.0)
+    ctx.figure("bn_learning_rate", draw_lr)

@@ -10,6 +10,7 @@ Sections (in card order):
 """
 
 import torch
+from _lib.nets import mlp
 from torch import nn
 from torch.func import grad, vmap
 from torch.utils.data import DataLoader, TensorDataset
@@ -103,7 +104,7 @@ def gradient_descent(ctx):
         ax.set_title(f"GD on (a/2)w², a = {curv:g}: stable only for lr < {lr_max:g}")
         ax.legend(ncol=2, fontsize=9, loc="upper left")
 
-    ctx.figure("opt_lr_effect", draw_lr)
+    ctx.figure("opt_lr_effect", draw_lr, width=6.0, height=3.6)
 
     # Non-convex: f(w) = w^4 - 3 w^2 + w has two minima; plain GD ends in whichever basin it starts in.
     def f(p):
@@ -123,7 +124,7 @@ def gradient_descent(ctx):
 # 2. Backpropagation fills .grad; the optimizer's step() is the gradient-descent update
 # --------------------------------------------------------------------------------------------
 def backprop_and_step(ctx):
-    model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 1))
+    model = mlp(3, 4, 1)
     x, y = torch.randn(8, 3), torch.randn(8, 1)
     lr = 0.1
     opt = torch.optim.SGD(model.parameters(), lr=lr)
@@ -231,7 +232,7 @@ def batch_variants(ctx):
         ax.set_title(f"Same lr = {lr:g}, n = {n}: only the batch size differs")
         ax.legend()
 
-    ctx.figure("opt_batch_variants", draw_batch)
+    ctx.figure("opt_batch_variants", draw_batch, width=6.0, height=3.6)
 
 
 # --------------------------------------------------------------------------------------------
@@ -363,7 +364,7 @@ def adamw(ctx):
 # 5. torch.optim API
 # --------------------------------------------------------------------------------------------
 def optim_api(ctx):
-    model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
+    model = mlp(4, 8, 2)
     body_lr, head_lr = 1e-4, 1e-2
     opt = torch.optim.Adam(
         [{"params": model[0].parameters(), "lr": body_lr}, {"params": model[2].parameters()}],
@@ -495,7 +496,7 @@ def trajectories(ctx):
         ax.set_title(f"f = (x² + {k:g}y²)/2, {steps} steps each")
         ax.legend(loc="lower right", fontsize=9)
 
-    ctx.figure("opt_paths_bowl", draw_paths)
+    ctx.figure("opt_paths_bowl", draw_paths, width=6.0, height=3.6)
 
     def draw_losses(fig):
         ax = fig.subplots()
@@ -507,7 +508,7 @@ def trajectories(ctx):
         ax.set_title(f"Loss on the elongated bowl (K = {k:g})")
         ax.legend()
 
-    ctx.figure("opt_loss_bowl", draw_losses)
+    ctx.figure("opt_loss_bowl", draw_losses, width=6.0, height=3.6)
 
     # Rosenbrock: f(x, y) = (1 - x)^2 + 100 (y - x^2)^2, minimum at (1, 1) at the end of a curved valley.
     def rosen(p):
@@ -538,7 +539,7 @@ def trajectories(ctx):
         for ax in axes[:, 0]:
             ax.set_ylabel("y")
 
-    ctx.figure("opt_paths_rosenbrock", draw_rosen, height=4.4)
+    ctx.figure("opt_paths_rosenbrock", draw_rosen, width=6.0, height=4.4)
 
 
 def compute(ctx):

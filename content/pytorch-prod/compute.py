@@ -25,6 +25,7 @@ import warnings
 import numpy as np
 import torch
 import torch.nn.functional as F
+from _lib.nets import mlp
 from torch import nn
 
 
@@ -503,7 +504,7 @@ def train_loop(seed, epochs=None):
     xtr, ytr = curve_data(c["n_train"], seed=10)
     xva, yva = curve_data(c["n_val"], seed=11)
     w = c["width"]
-    model = nn.Sequential(nn.Linear(1, w), nn.ReLU(), nn.Linear(w, w), nn.ReLU(), nn.Linear(w, 1))
+    model = mlp(1, w, w, 1)
     opt = torch.optim.AdamW(model.parameters(), lr=c["lr"], weight_decay=0.0)
     steps_per_epoch = math.ceil(c["n_train"] / c["batch"])
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=c["lr"], total_steps=c["epochs"] * steps_per_epoch)
@@ -629,9 +630,8 @@ def compute(ctx):
         lo, hi = min(shown), max(shown)
         ax.set_ylim(lo - 0.05 * (hi - lo), hi + 0.6 * (hi - lo))  # headroom for the legend
         ax.legend(fontsize="x-small", loc="upper left")
-        ax.grid(alpha=0.3)
 
-    ctx.figure("resume_curves", draw_resume, width=4.2, height=3.0)
+    ctx.figure("resume_curves", draw_resume)
 
     def draw_ranges(fig):
         ax = fig.subplots()
@@ -652,7 +652,7 @@ def compute(ctx):
         ax.set_xlabel("magnitude (thin: subnormal)")
         ax.set_title("Representable positive magnitudes")
 
-    ctx.figure("float_ranges", draw_ranges, width=4.2, height=3.0)
+    ctx.figure("float_ranges", draw_ranges)
 
     def draw_quant(fig):
         ax1, ax2 = fig.subplots(1, 2)
@@ -665,7 +665,6 @@ def compute(ctx):
         ax1.set_title("4-bit staircase")
         ax1.set_xlabel("x")
         ax1.legend(fontsize="x-small", loc="upper left")
-        ax1.grid(alpha=0.3)
         # Right: int8 round-trip error of the weight tensor, in units of the step size.
         ax2.hist((err / scale).tolist(), bins=30, color="C2")
         ax2.axvline(-0.5, color="C3", ls="--")
@@ -674,7 +673,7 @@ def compute(ctx):
         ax2.set_xlabel("error in steps")
         ax2.set_yticks([])
 
-    ctx.figure("quant_error", draw_quant, width=4.6, height=3.0)
+    ctx.figure("quant_error", draw_quant, width=4.6)
 
     def draw_loop(fig):
         ax = fig.subplots()
@@ -688,6 +687,5 @@ def compute(ctx):
         ax.set_ylabel("MSE")
         ax.set_title("Early stopping on validation loss")
         ax.legend(fontsize="x-small", loc="lower left")
-        ax.grid(alpha=0.3)
 
-    ctx.figure("loop_curves", draw_loop, width=4.2, height=3.0)
+    ctx.figure("loop_curves", draw_loop)

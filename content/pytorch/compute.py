@@ -306,7 +306,7 @@ def storage_figure(ctx, shared, copy, write_np, write_t):
         ax.set_ylim(-0.9, 3.3)
         ax.set_title("from_numpy shares memory; torch.tensor copies", fontsize=10)
 
-    ctx.figure("numpy_sharing", draw, width=4.2, height=3.0)
+    ctx.figure("numpy_sharing", draw)
 
 
 # --------------------------------------------------------------------------------------------
@@ -432,7 +432,7 @@ def autograd(ctx):
         ax.set_ylim(-0.12, 1.12)
         ax.set_title("loss = (w*x + b - y)**2: backward graph", fontsize=10)
 
-    ctx.figure("autograd_graph", draw_graph, width=4.2, height=3.6)
+    ctx.figure("autograd_graph", draw_graph, height=3.6)
 
 
 # --------------------------------------------------------------------------------------------
@@ -581,9 +581,8 @@ def zero_grad_and_accumulation(ctx):
         ax.set_ylabel(".grad")
         ax.set_title(f"k = {k} micro-batches; dashed: full batch", fontsize=10)
         ax.legend(loc="lower left", fontsize="small")
-        ax.grid(alpha=0.3)
 
-    ctx.figure("grad_accumulation", draw_acc, width=4.2, height=3.0)
+    ctx.figure("grad_accumulation", draw_acc)
 
     # optimizer.zero_grad() clears only its own parameters (two-optimizer setups, e.g. GANs).
     gen, disc = nn.Linear(2, 2), nn.Linear(2, 1)
@@ -691,7 +690,7 @@ def data_loading(ctx):
         ax.set_ylim(-0.1, (epochs - 1) * 1.6 + 1.2)
         ax.set_title(f"{n_sh} examples, batch_size={bs_sh},\nshuffle=True, drop_last=True", fontsize=10)
 
-    ctx.figure("epoch_batches", draw_epochs, width=4.2, height=2.6)
+    ctx.figure("epoch_batches", draw_epochs, height=2.6)
 
     # IterableDataset: no __len__ needed, no shuffle allowed through the DataLoader.
     it = Counter(7)

@@ -164,9 +164,8 @@ def overfitting_run(ctx):
         ax.set_ylabel("cross-entropy")
         ax.set_title(f"{n_params:,}-parameter MLP, {n_train} points")
         ax.legend(loc="upper left", fontsize=9)
-        ax.grid(alpha=0.3)
 
-    ctx.figure("overfit_curves", draw, width=4.2, height=3.0)
+    ctx.figure("overfit_curves", draw)
 
 
 # --------------------------------------------------------------------------------------------
@@ -223,9 +222,8 @@ def bias_variance(ctx):
         ax.set_title(f"Fits to {n} noisy points, mean of {n_sets} datasets", fontsize=10)
         ax.set_ylim(0, 0.7)
         ax.legend(fontsize=8, loc="upper center", ncol=2)
-        ax.grid(alpha=0.3)
 
-    ctx.figure("bias_variance", draw, width=4.2, height=3.0)
+    ctx.figure("bias_variance", draw)
 
 
 # --------------------------------------------------------------------------------------------
@@ -315,7 +313,7 @@ def l1_l2(ctx):
         ax.set_xticks([0, 5, 10, 15, 19])
         ax.legend(fontsize=9, loc="upper right")
 
-    ctx.figure("l1_l2_weights", draw, width=4.2, height=3.0)
+    ctx.figure("l1_l2_weights", draw)
 
     # L2 penalty vs SGD's weight_decay: one step each from the same weights on the same batch.
     lam_wd, lr_wd = 0.01, 0.1
@@ -519,7 +517,7 @@ def augmentation(ctx):
         ax.imshow(mosaic.permute(1, 2, 0).numpy(), interpolation="nearest")
         ax.set_axis_off()
 
-    ctx.figure("augmentations", draw, width=4.2, height=2.6)
+    ctx.figure("augmentations", draw, height=2.6)
 
 
 # --------------------------------------------------------------------------------------------

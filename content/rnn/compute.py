@@ -4,13 +4,9 @@ comes from running nn.RNN / nn.LSTM / nn.GRU (or a hand-written loop checked aga
 import inspect
 
 import torch
+from _lib.nets import n_params
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
-
-
-def n_params(module):
-    """Parameter count read from module.parameters()."""
-    return sum(p.numel() for p in module.parameters())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -280,7 +276,7 @@ def _vanishing(ctx):
         ax.set_title("Vanilla RNN: gradient vs distance")
         ax.legend(fontsize=9, loc="lower left")
 
-    ctx.figure("rnn_grad_distance", draw, width=4.2, height=3.0)
+    ctx.figure("rnn_grad_distance", draw)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -361,7 +357,7 @@ def _lstm(ctx):
         ax.set_title("LSTM: gradient along the cell path")
         ax.legend(fontsize=8, loc="lower left")
 
-    ctx.figure("lstm_cell_path", draw, width=4.2, height=3.0)
+    ctx.figure("lstm_cell_path", draw)
 
 
 # ---------------------------------------------------------------------------------------------

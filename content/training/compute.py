@@ -22,6 +22,7 @@ import warnings
 import numpy as np
 import torch
 import torch.nn.functional as F
+from _lib.nets import mlp, n_params
 from torch import nn
 from torch.func import functional_call, grad, vmap
 from torch.utils.data import DataLoader, TensorDataset, WeightedRandomSampler
@@ -43,7 +44,7 @@ def regression_data(n, seed, noise=0.1):
 def small_mlp(hidden=32, seed=0):
     """2 -> hidden -> 1 with tanh; the same seed gives the same initial weights in every run."""
     torch.manual_seed(seed)
-    return nn.Sequential(nn.Linear(2, hidden), nn.Tanh(), nn.Linear(hidden, 1))
+    return mlp(2, hidden, 1, act=nn.Tanh)
 
 
 def train_full_batch(model, x, y, lr, steps, clip=None, warmup=0):
@@ -73,9 +74,6 @@ def diverged(losses):
     """True if a run stopped because its loss blew up."""
     return not math.isfinite(losses[-1]) or losses[-1] > BLOWUP
 
-
-def n_params(module, trainable_only=False):
-    return sum(p.numel() for p in module.parameters() if p.requires_grad or not trainable_only)
 
 
 # --------------------------------------------------------------------------------------------
@@ -200,7 +198,7 @@ def learning_rate(ctx):
         ax.set_title("Same MLP, same data: only lr differs")
         ax.legend(loc="upper right")
 
-    ctx.figure("trn_lr_runs", draw_runs, width=4.2, height=3.0)
+    ctx.figure("trn_lr_runs", draw_runs)
 
     # A sweep: 13 learning rates, a quarter-decade apart, same budget.
     lrs = [10 ** (e / 4) for e in range(-12, 1)]  # 1e-3 ... 1
@@ -234,7 +232,7 @@ def learning_rate(ctx):
         ax.set_title("Learning-rate sweep")
         ax.legend(loc="lower left")
 
-    ctx.figure("trn_lr_sweep", draw_sweep, width=4.2, height=3.0)
+    ctx.figure("trn_lr_sweep", draw_sweep)
     return x, y
 
 
@@ -292,7 +290,7 @@ def gradient_noise(ctx):
         ax.set_title(f"Mini-batch gradient noise, slope {slope:.2f}")
         ax.legend(loc="upper right")
 
-    ctx.figure("trn_grad_variance", draw, width=4.2, height=3.0)
+    ctx.figure("trn_grad_variance", draw)
 
 
 def saved_activation_bytes(model, x):
@@ -314,7 +312,7 @@ def saved_activation_bytes(model, x):
 
 def batch_memory(ctx):
     torch.manual_seed(0)
-    model = nn.Sequential(nn.Linear(64, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(), nn.Linear(256, 10))
+    model = mlp(64, 256, 256, 10)
     sizes = [32, 64, 128]
     act = {b: saved_activation_bytes(model, torch.randn(b, 64)) for b in sizes}
     p_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
@@ -598,7 +596,7 @@ def loss_curves(ctx):
     n_small, wide = 100, 64
     xs, ys = classification_data(n_small, seed=11)
     torch.manual_seed(0)
-    big = nn.Sequential(nn.Linear(2, wide), nn.Tanh(), nn.Linear(wide, wide), nn.Tanh(), nn.Linear(wide, 2))
+    big = mlp(2, wide, wide, 2, act=nn.Tanh)
     o_tr, o_va, o_acc = train_with_val(big, xs, ys, xv, yv, steps)
     best = min(range(steps), key=lambda i: o_va[i])
     ctx.value("of_n", n_small)
@@ -614,7 +612,7 @@ def loss_curves(ctx):
     xl, yl = classification_data(1000, seed=12)
     torch.manual_seed(0)
     g_tr, g_va, g_acc = train_with_val(
-        nn.Sequential(nn.Linear(2, 32), nn.Tanh(), nn.Linear(32, 2)), xl, yl, xv, yv, steps
+        mlp(2, 32, 2, act=nn.Tanh), xl, yl, xv, yv, steps
     )
     torch.manual_seed(0)
     u_tr, u_va, u_acc = train_with_val(nn.Linear(2, 2), xl, yl, xv, yv, steps)
@@ -643,7 +641,7 @@ def loss_curves(ctx):
         ax.set_title(f"Overfitting: {n_small} training examples")
         ax.legend(loc="upper left")
 
-    ctx.figure("trn_overfit_curves", draw_overfit, width=4.2, height=3.0)
+    ctx.figure("trn_overfit_curves", draw_overfit)
 
     def draw_under_good(fig):
         axes = fig.subplots(1, 2, sharey=True)
@@ -662,7 +660,7 @@ def loss_curves(ctx):
     # The loss of a fresh 10-class classifier: about ln 10, i.e. a uniform guess.
     torch.manual_seed(0)
     classes = 10
-    clf = nn.Sequential(nn.Linear(20, 64), nn.ReLU(), nn.Linear(64, classes))
+    clf = mlp(20, 64, classes)
     xr = torch.randn(512, 20)
     yr = torch.randint(0, classes, (512,))
     with torch.no_grad():
@@ -964,7 +962,7 @@ def transfer_demo(ctx):
         ax.set_title(f"Target task, {n_tgt} labelled examples")
         ax.grid(axis="x", visible=False)
 
-    ctx.figure("trn_transfer_bars", draw, width=4.2, height=3.0)
+    ctx.figure("trn_transfer_bars", draw)
 
 
 def compute(ctx):
