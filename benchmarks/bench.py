@@ -24,9 +24,9 @@ Scenarios:
 Claims are verified, not just timed: each scenario's progress lines say which topics were
 computed or cached, one extra run per scenario has ``PYTHONPROFILEIMPORTTIME=1`` (covers the
 fork server too) to show whether torch was imported, and ``probe.py`` runs the build in-process
-with stage timers for the breakdown. The last cold build also goes through the probe, with
-per-figure timers in the workers (``--no-figure-profile`` to skip): the same deckgen ``main``,
-plus wrappers costing well under 0.1 s of a minute-long build, so no extra cold build is needed.
+with stage timers for the breakdown. The last cold build also goes through the probe (the same
+deckgen ``main``, plus wrappers costing well under 0.1 s of a minute-long build), for the timeline
+of the workers, so no extra cold build is needed.
 
 Bytecode: these machines set PYTHONDONTWRITEBYTECODE=1, so every deckgen start recompiles its own
 modules (~0.05-0.1 s); a user's install caches bytecode, so the benchmark unsets it
@@ -235,10 +235,6 @@ def code_env(src: Path | None, cwd: Path, bytecode: bool) -> dict[str, str]:
     """
     env = dict(os.environ, DECKGEN_BENCH_CWD=str(cwd))
     env.pop("PYTHONPROFILEIMPORTTIME", None)
-    # The fork server imports probe.py's figure timers by name: a copy here keeps bytecode out of the tree.
-    helpers = cwd / "helpers"
-    helpers.mkdir(exist_ok=True)
-    shutil.copy2(HERE / "_bench_figtimer.py", helpers / "_bench_figtimer.py")
     if bytecode:
         env.pop("PYTHONDONTWRITEBYTECODE", None)
         if src is None:
@@ -246,7 +242,7 @@ def code_env(src: Path | None, cwd: Path, bytecode: bool) -> dict[str, str]:
     else:
         env["PYTHONDONTWRITEBYTECODE"] = "1"
     first = [str(src)] if src is not None else []
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (*first, str(helpers), env.get("PYTHONPATH")) if p)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (*first, env.get("PYTHONPATH")) if p)
     return env
 
 
@@ -383,30 +379,15 @@ def floor_code(modules: Sequence[str]) -> str:
             "    except Exception:\n        pass\n")
 
 
-def probe_launcher(report: Path, figlog: Path | None = None) -> list[str]:
-    """Run the build through probe.py: same deckgen main, plus stage (and figure) timers."""
-    return [str(PYTHON), str(PROBE), "--report", str(report), *(["--figlog", str(figlog)] if figlog else []), "--"]
+def probe_launcher(report: Path) -> list[str]:
+    """Run the build through probe.py: same deckgen main, plus stage timers."""
+    return [str(PYTHON), str(PROBE), "--report", str(report), "--"]
 
 
 def probe(env: dict[str, str], project: Path, out: Path, report: Path, extra: Sequence[str] = ()) -> dict[str, Any]:
     run_build(env, project, out, extra, launcher=probe_launcher(report))
     data: dict[str, Any] = json.loads(report.read_text())
     return data
-
-
-def figure_profile(figlog: Path) -> dict[str, Any]:
-    """Totals per kind of timed call (draw, savefig, compress, render) and per topic."""
-    totals: dict[str, float] = {}
-    counts: dict[str, int] = {}
-    topics: dict[str, dict[str, float]] = {}
-    for f in figlog.glob("*.jsonl"):
-        for line in f.read_text().splitlines():
-            rec = json.loads(line)
-            totals[rec["what"]] = totals.get(rec["what"], 0.0) + rec["s"]
-            counts[rec["what"]] = counts.get(rec["what"], 0) + 1
-            per = topics.setdefault(rec["topic"], {})
-            per[rec["what"]] = per.get(rec["what"], 0.0) + rec["s"]
-    return {"totals_s": totals, "counts": counts, "topics": topics}
 
 
 def cache_seconds(project: Path) -> dict[str, float]:
@@ -502,8 +483,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--cold-runs", type=int, default=3, help="cold builds (default 3)")
     ap.add_argument("--quick", action="store_true", help="smoke run: 1 cold build, 2 runs of the others")
     ap.add_argument("--skip-cold", action="store_true", help="no cold builds (warms the copied cache instead)")
-    ap.add_argument("--figure-profile", action=argparse.BooleanOptionalAction, default=None,
-                    help="time figures in the last cold build (through probe.py; default on)")
     ap.add_argument("--jobs", type=int, default=None, help="passed to deckgen build (default: deckgen's, all cores)")
     ap.add_argument("--code-topic", default=None, help="topic whose compute.py the code-edit scenario edits")
     ap.add_argument("--text-card", default=None, help="card id whose back the text-edit scenario edits")
@@ -518,12 +497,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     sys.dont_write_bytecode = True  # this process imports deckgen's loader; with --live-code, from the tree
     runs = 2 if opts.quick else opts.runs
     cold_runs = 0 if opts.skip_cold else (1 if opts.quick else opts.cold_runs)
-    fig_profile = cold_runs > 0 if opts.figure_profile is None else opts.figure_profile
     if runs < 1 or cold_runs < 0:
         ap.error("--runs must be at least 1")
     try:
         with workdir(opts.keep) as tmp:
-            results = bench(tmp, opts, runs, cold_runs, fig_profile)
+            results = bench(tmp, opts, runs, cold_runs)
     except BenchError as exc:
         say(f"benchmark error: {exc}")
         return 2
@@ -547,7 +525,7 @@ def _jsonable(o: Any) -> Any:
     raise TypeError(type(o))
 
 
-def bench(tmp: Path, opts: argparse.Namespace, runs: int, cold_runs: int, fig_profile: bool) -> dict[str, Any]:
+def bench(tmp: Path, opts: argparse.Namespace, runs: int, cold_runs: int) -> dict[str, Any]:
     src = None if opts.live_code else snapshot_code(tmp / "src", opts.code)
     env = code_env(src, tmp, bytecode=not opts.no_bytecode)
     where = check_code(env, src)
@@ -565,26 +543,22 @@ def bench(tmp: Path, opts: argparse.Namespace, runs: int, cold_runs: int, fig_pr
                             "bytecode_cache": not opts.no_bytecode,
                             "tmp": str(tmp), "git": _git_state()}
 
-    # Cold: an empty cache each time (figures/ and the output too, as on a fresh clone). With the
-    # figure profile, the last cold run goes through probe.py (the same deckgen main, plus timers
-    # costing well under 0.1 s of a minute-long build) so figures are timed without an extra build.
+    # Cold: an empty cache each time (figures/ and the output too, as on a fresh clone). The last
+    # cold run goes through probe.py (the same deckgen main, plus stage timers costing well under
+    # 0.1 s of a minute-long build), for the timeline of the workers.
     cold = scen["cold"] = Scenario("cold")
     worker_seconds: list[dict[str, float]] = []
-    figs: dict[str, Any] | None = None
-    fig_probe: dict[str, Any] | None = None
+    cold_probe: dict[str, Any] | None = None
     for i in range(cold_runs):
         for d in (".deckgen-cache", "figures", "build"):
             shutil.rmtree(project / d, ignore_errors=True)
         out.unlink(missing_ok=True)
-        instrumented = fig_profile and i == cold_runs - 1
-        say(f"cold {i + 1}/{cold_runs}{' (with figure timers)' if instrumented else ''} ...")
+        instrumented = i == cold_runs - 1
+        say(f"cold {i + 1}/{cold_runs}{' (with stage timers)' if instrumented else ''} ...")
         if instrumented:
-            figlog = tmp / "figlog"
-            figlog.mkdir()
             report = tmp / "probe-cold.json"
-            run = timed_build(env, project, out, extra, launcher=probe_launcher(report, figlog))
-            fig_probe = json.loads(report.read_text())
-            figs = figure_profile(figlog)
+            run = timed_build(env, project, out, extra, launcher=probe_launcher(report))
+            cold_probe = json.loads(report.read_text())
         else:
             run = timed_build(env, project, out, extra)
         cold.runs.append(run)
@@ -641,7 +615,7 @@ def bench(tmp: Path, opts: argparse.Namespace, runs: int, cold_runs: int, fig_pr
     preload_s = Stats.of([time_process(env, preload)[0] for _ in range(min(runs, 3))])
 
     apkg = apkg_info(out)
-    results = analyse(scen, info, worker_seconds, bare, torch_s, preload_s, probes, figs, fig_probe, apkg,
+    results = analyse(scen, info, worker_seconds, bare, torch_s, preload_s, probes, cold_probe, apkg,
                       edit, cedit, jobs)
     results["bench_seconds"] = time.perf_counter() - started
     return results
@@ -659,7 +633,7 @@ def _git_state() -> dict[str, Any]:
 def analyse(scen: dict[str, Scenario], info: dict[str, Any], worker_seconds: list[dict[str, float]],
             bare: Stats | None,
             torch_s: Stats | None, preload_s: Stats | None, probes: list[dict[str, Any]],
-            figs: dict[str, Any] | None, fig_probe: dict[str, Any] | None, apkg: dict[str, Any],
+            cold_probe: dict[str, Any] | None, apkg: dict[str, Any],
             edit: TextEdit, cedit: CodeEdit, jobs: int) -> dict[str, Any]:
     med = {k: s.wall().median for k, s in scen.items() if s.runs}  # type: ignore[union-attr]
     checks: list[Check] = []
@@ -727,26 +701,16 @@ def analyse(scen: dict[str, Scenario], info: dict[str, Any], worker_seconds: lis
         checks.append(Check("cold: parallel efficiency, sum of topic times / (wall x jobs), median", None,
                             f"{cold_info['efficiency_worker_median']:.0%} (worker-side times), "
                             f"{cold_info['efficiency_parent_median']:.0%} (parent-side)"))
-    if fig_probe is not None:
-        tl = fig_probe["timeline"]
+    if cold_probe is not None:
+        tl = cold_probe["timeline"]
         starts = [t for t, _, s in tl if s == "started"]
         ends = [t for t, _, s in tl if s in ("done", "failed")]
         cold_info["probe"] = {
-            "wall_s": fig_probe["wall_s"], "first_worker_started_s": min(starts) if starts else None,
-            "last_worker_done_s": max(ends) if ends else None, "stages": fig_probe["stages"],
+            "wall_s": cold_probe["wall_s"], "first_worker_started_s": min(starts) if starts else None,
+            "last_worker_done_s": max(ends) if ends else None, "stages": cold_probe["stages"],
         }
-    if figs is not None:
-        t = figs["totals_s"]
-        render = t.get("render") or (t.get("draw", 0) + t.get("savefig", 0) + t.get("compress", 0))
-        cold_info["figures"] = figs | {"render_s": render}
-        if preload_s and cold.runs:
-            # Against the instrumented run's own wall: figure times vary with load as much as the wall does.
-            unavoidable = preload_s.median + render / jobs
-            cold_info["unavoidable_s"] = unavoidable
-            cold_info["cold_vs_unavoidable"] = cold.runs[-1].wall_s / unavoidable
-            cold_info["figure_share_of_worker_time"] = render / max(sum(worker_seconds[-1].values()), 1e-9)
-        if torch_s and cold.runs:
-            cold_info["cold_vs_import_torch"] = med["cold"] / torch_s.median
+    if torch_s and cold.runs:
+        cold_info["cold_vs_import_torch"] = med["cold"] / torch_s.median
 
     ratios = {}
     if "cold" in med:
@@ -815,20 +779,10 @@ def print_table(r: dict[str, Any]) -> None:
         sch = c["schedule_s"]
         print(f"      compute phase replayed from those times on {r['info']['jobs']} workers: current order "
               f"{sch['current_order']:.1f} s, longest first {sch['longest_first']:.1f} s, bound {sch['bound']:.1f} s")
-        if "figures" in c:
-            t = c["figures"]["totals_s"]
-            n = c["figures"]["counts"]
-            print(f"      figures: {n.get('savefig', 0)} renders, {c['figures']['render_s']:.1f} s in total "
-                  f"(draw {t.get('draw', 0):.1f}, savefig {t.get('savefig', 0):.1f}, "
-                  f"compress {t.get('compress', 0):.1f})")
         if "probe" in c:
             p = c["probe"]
             print(f"      instrumented cold run: wall {p['wall_s']:.1f} s, first worker started at "
                   f"{p['first_worker_started_s']:.1f} s, last done at {p['last_worker_done_s']:.1f} s")
-        if "unavoidable_s" in c:
-            print(f"      figures are {c['figure_share_of_worker_time']:.0%} of worker time; instrumented cold / "
-                  f"(fork-server preload + figure rendering / jobs = {c['unavoidable_s']:.1f} s) "
-                  f"= {c['cold_vs_unavoidable']:.2f}")
         if c.get("cold_vs_import_torch"):
             print(f"      median cold / import torch = {c['cold_vs_import_torch']:.1f}")
     a = r["apkg"]

@@ -9,7 +9,7 @@ pure-Python YAML scanner about 2.5x and would mislead the breakdown).
 
 Usage::
 
-    python benchmarks/probe.py --report OUT.json [--figlog DIR] -- build --project P --out X.apkg
+    python benchmarks/probe.py --report OUT.json -- build --project P --out X.apkg
 
 The report holds: total wall from the first line of this script, the import time of
 ``deckgen.cli``, per-stage seconds and call counts, which topics were computed or cached (from
@@ -17,11 +17,8 @@ the results ``compute_topics`` returned), whether torch/numpy/matplotlib ended u
 ``sys.modules``, the progress timeline (for the cold build's parallelism), and the list of
 modules loaded (the "floor" process imports exactly these).
 
-``--figlog DIR`` also times figure drawing and ``savefig`` inside the workers: it adds
-``_bench_figtimer`` (next to this file) to deckgen's fork-server preload list, and each worker
-appends one JSON line per figure to ``DIR/<pid>.jsonl``. Every wrapper is applied only if the
-function it wraps exists, so a refactored deckgen still runs (the missing stage is reported as
-absent rather than crashing the benchmark).
+Every stage it times must exist: a wrapper whose target was renamed or moved stops the probe
+with an error naming it, so a reorganised deckgen cannot quietly drop a stage from the breakdown.
 """
 
 from __future__ import annotations
@@ -33,7 +30,6 @@ T0 = time.perf_counter()
 import argparse  # noqa: E402  (imports after T0 on purpose: they are part of the measured time)
 import functools  # noqa: E402
 import json  # noqa: E402
-import os  # noqa: E402
 import sys  # noqa: E402
 from collections import defaultdict  # noqa: E402
 from collections.abc import Callable  # noqa: E402
@@ -44,7 +40,6 @@ SECONDS: dict[str, float] = defaultdict(float)
 CALLS: dict[str, int] = defaultdict(int)
 TIMELINE: list[tuple[float, str, str]] = []  # (seconds since T0, topic, status)
 RESULTS: dict[str, list[str]] = {"computed": [], "cached": []}
-MISSING: list[str] = []
 
 
 def _timed(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -60,12 +55,15 @@ def _timed(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+class ProbeError(Exception):
+    """A stage the probe times no longer exists where it looks for it."""
+
+
 def _wrap(owner: Any, attr: str, name: str) -> None:
     """Replace ``owner.attr`` by a timed wrapper (module function, method or classmethod)."""
     raw = owner.__dict__.get(attr) if isinstance(owner, type) else getattr(owner, attr, None)
     if raw is None:
-        MISSING.append(name)
-        return
+        raise ProbeError(f"{getattr(owner, '__name__', owner)}.{attr} does not exist: update probe.py ({name})")
     if isinstance(raw, classmethod):
         setattr(owner, attr, classmethod(_timed(name, raw.__func__)))
     elif isinstance(raw, staticmethod):
@@ -74,43 +72,34 @@ def _wrap(owner: Any, attr: str, name: str) -> None:
         setattr(owner, attr, _timed(name, raw))
 
 
-def _instrument(figlog: str | None) -> None:
-    from deckgen import build, cli, content, render
+def _instrument() -> None:
+    import genanki  # type: ignore[import-untyped]
+
+    from deckgen import cli, pipeline
+    from deckgen.compute import cache
+    from deckgen.deck import cards, package, render
 
     _wrap(cli, "load_project", "load_project (deckgen.yaml)")
-    _wrap(build, "load_topics", "load_topics (read + YAML + validate)")
-    _wrap(content, "parse_yaml", "  parse_yaml (cards.yaml)")
-    _wrap(build, "load_questions", "load_questions (questions.yaml)")
-    _wrap(build, "check_covers", "check_covers")
-    _wrap(build, "compute_topics", "compute_topics (cache lookups or runs)")
-    _wrap(build, "render_topic", "render_topic (values + Markdown)")
+    _wrap(pipeline, "load_topics", "load_topics (read + YAML + validate)")
+    _wrap(cards, "parse_yaml", "  parse_yaml (cards.yaml)")
+    _wrap(pipeline, "load_questions", "load_questions (questions.yaml)")
+    _wrap(pipeline, "check_covers", "check_covers")
+    _wrap(pipeline, "compute_topics", "compute_topics (cache lookups or runs)")
+    _wrap(pipeline, "render_topic", "render_topic (values + Markdown)")
     _wrap(render, "markdown_to_html", "  markdown_to_html")
     _wrap(render, "_md", "    _md (Markdown instance + extension imports)")
-    _wrap(build, "_hashes", "_hashes (manifest content hashes)")
-    _wrap(build, "write_package", "write_package")
-    if hasattr(build, "Manifest"):
-        for attr in ("load", "assign", "prune", "save"):
-            _wrap(build.Manifest, attr, f"Manifest.{attr}")
-    try:
-        from deckgen import cache
+    _wrap(pipeline, "_hashes", "_hashes (manifest content hashes)")
+    _wrap(package, "write_package", "write_package")
+    for attr in ("load", "assign", "prune", "save"):
+        _wrap(pipeline.Manifest, attr, f"Manifest.{attr}")
+    _wrap(cache.Cache, "key", "  Cache.key (hash compute.py)")
+    _wrap(cache.Cache, "load", "  Cache.load (entry + deps + figure hashes)")
+    _wrap(package, "models", "  models (note types + Pygments CSS)")
+    _wrap(genanki.Package, "write_to_db", "  genanki write_to_db (SQLite)")
+    _wrap(package, "_zip", "  _zip (deflate collection + store media)")
+    _wrap(package, "atomic_write", "  atomic_write (.apkg)")
 
-        _wrap(cache.Cache, "key", "  Cache.key (hash compute.py)")
-        _wrap(cache.Cache, "load", "  Cache.load (entry + deps + figure hashes)")
-    except ImportError:
-        MISSING.append("cache")
-    try:
-        import genanki  # type: ignore[import-untyped]
-
-        from deckgen import package
-
-        _wrap(package, "models", "  models (note types + Pygments CSS)")
-        _wrap(genanki.Package, "write_to_db", "  genanki write_to_db (SQLite)")
-        _wrap(package, "_zip", "  _zip (deflate collection + store media)")
-        _wrap(package, "atomic_write", "  atomic_write (.apkg)")
-    except ImportError:
-        MISSING.append("package")
-
-    original = build.compute_topics
+    original = pipeline.compute_topics
 
     def compute_topics(*args: Any, **kwargs: Any) -> Any:
         results, problems = original(*args, **kwargs)
@@ -118,36 +107,20 @@ def _instrument(figlog: str | None) -> None:
             RESULTS["cached" if result.cached else "computed"].append(name)
         return results, problems
 
-    build.compute_topics = functools.wraps(original)(compute_topics)
+    pipeline.compute_topics = functools.wraps(original)(compute_topics)
 
-    progress = getattr(cli, "_Progress", None)
-    if isinstance(progress, type) and "__call__" in progress.__dict__:
-        call = progress.__call__
+    call = cli._Progress.__call__
 
-        def record(self: Any, topic: str, status: str, seconds: float) -> None:
-            TIMELINE.append((time.perf_counter() - T0, topic, status))
-            call(self, topic, status, seconds)
+    def record(self: Any, topic: str, status: str, seconds: float) -> None:
+        TIMELINE.append((time.perf_counter() - T0, topic, status))
+        call(self, topic, status, seconds)
 
-        progress.__call__ = record  # type: ignore[method-assign]
-
-    if figlog:
-        from deckgen import worker
-
-        os.environ["DECKGEN_BENCH_FIGLOG"] = figlog
-        # Python 3.11's fork server ignores the parent's sys.path, but inherits the environment.
-        # bench.py puts a copy of the timer module on PYTHONPATH (so no bytecode lands in the
-        # tree); run by hand, this folder is added instead.
-        path = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
-        if not any((Path(p) / "_bench_figtimer.py").is_file() for p in path):
-            path.insert(0, str(Path(__file__).resolve().parent))
-        os.environ["PYTHONPATH"] = os.pathsep.join(path)
-        worker.PRELOAD.append("_bench_figtimer")
+    cli._Progress.__call__ = record  # type: ignore[method-assign]
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--report", required=True, type=Path)
-    parser.add_argument("--figlog", default=None, help="folder for per-figure timings from the workers")
     parser.add_argument("args", nargs=argparse.REMAINDER, help="-- then the deckgen arguments")
     opts = parser.parse_args()
     args = opts.args[1:] if opts.args[:1] == ["--"] else opts.args
@@ -156,7 +129,11 @@ def main() -> int:
     from deckgen.cli import main as deckgen_main
 
     import_s = time.perf_counter() - start
-    _instrument(opts.figlog)
+    try:
+        _instrument()
+    except ProbeError as exc:
+        print(f"probe error: {exc}", file=sys.stderr)
+        return 2
     code = 0
     try:
         deckgen_main(args, prog_name="deckgen")
@@ -168,7 +145,6 @@ def main() -> int:
         "wall_s": wall,
         "import_deckgen_cli_s": import_s,
         "stages": {k: {"s": SECONDS[k], "calls": CALLS[k]} for k in SECONDS},
-        "missing_stages": MISSING,
         "computed": sorted(RESULTS["computed"]),
         "cached": sorted(RESULTS["cached"]),
         "torch_imported": "torch" in sys.modules,
