@@ -158,13 +158,16 @@ def list_cmd(project_dir: Path) -> None:
 @project_option
 @topics_option
 @click.option("--missing", is_flag=True, help="List only the ids that still need a card.")
+@click.option("--questions", "outside", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Measure against this question list (id, question, scope) instead of the project's own.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-def coverage_cmd(project_dir: Path, topics: tuple[str, ...], missing: bool, as_json: bool) -> None:
+def coverage_cmd(project_dir: Path, topics: tuple[str, ...], missing: bool, outside: Path | None,
+                 as_json: bool) -> None:
     """Which question ids each topic's cards cover; exit 1 while a core or peripheral id is not."""
     from .deck.syllabus import coverage
 
     project = load_project(project_dir)
-    report = coverage(project, project.select(topics))
+    report = coverage(project, project.select(topics), outside)
     if as_json:
         click.echo(json.dumps(report.to_dict(), indent=2))
     else:

@@ -21,9 +21,8 @@ from .core.syntax import cloze_numbers
 from .deck.cards import check_covers, load_topics
 from .deck.manifest import Manifest
 from .deck.package import NOTE_TYPES, DeckSpec, write_package_if_changed
-from .deck.questions import load_questions
 from .deck.render import MarkdownMemo, content_hash, render_topic
-from .deck.syllabus import check_syllabus
+from .deck.syllabus import project_questions
 
 
 @dataclass(frozen=True)
@@ -77,13 +76,9 @@ def prepare(project: Project, options: BuildOptions, progress: Progress = silent
     """Load, validate, compute and render the selected topics, collecting every problem."""
     selected = project.select(options.topics)
     topics, problems = load_topics(project, selected)
-    questions = None
-    if project.settings.questions is not None:
-        try:
-            questions = load_questions(project.settings.questions, project.rel(project.settings.questions))
-        except DeckgenError as exc:
-            problems += exc.problems
-    if questions is not None or project.settings.questions is None:
+    questions, _, question_problems = project_questions(project)
+    problems += question_problems  # the question list is part of the content: a broken one fails the build
+    if not question_problems:  # covers are checked against a list that could be read whole
         problems += check_covers(topics, questions)
     results, compute_problems = compute_topics(project, topics, options.compute_options(project), progress)
     problems += compute_problems
@@ -155,7 +150,7 @@ def check(project: Project, options: BuildOptions, progress: Progress = silent) 
     """Every problem in the selected content, the syllabus files and the manifest. Writes no package."""
     manifest = Manifest.load(project.manifest_path, project.rel(project.manifest_path))
     prepared = prepare(project, options, progress)
-    problems = list(prepared.problems) + check_syllabus(project)
+    problems = list(prepared.problems)
     if not problems:
         stale = manifest.stale(_hashes(prepared), {t.name for t in prepared.topics})
         if stale:

@@ -68,8 +68,5 @@ def copy_real_project(dest: Path) -> Path:
     shutil.copytree(ROOT / "content", dest / "content")
     if (ROOT / ".deckgen-cache").is_dir():
         shutil.copytree(ROOT / ".deckgen-cache", dest / ".deckgen-cache")
-    settings = (ROOT / "deckgen.yaml").read_text()
-    questions = (ROOT / "../shared/questions.yaml").resolve()
-    settings = settings.replace("questions: ../shared/questions.yaml", f"questions: {questions}")
-    (dest / "deckgen.yaml").write_text(settings)
+    shutil.copy2(ROOT / "deckgen.yaml", dest / "deckgen.yaml")
     return dest

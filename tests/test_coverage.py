@@ -149,10 +149,36 @@ def test_a_topic_covering_unclaimed_ids_is_not_complete(make_project: MakeProjec
     assert "not in any syllabus (1)" in result.output and "q-off" in result.output
 
 
-def test_no_questions_file(make_project: MakeProject, cli: Callable[..., Result]) -> None:
-    root = project(make_project)
+def test_the_syllabus_is_the_projects_own_question_list(make_project: MakeProject,
+                                                        cli: Callable[..., Result]) -> None:
+    """Without `questions:` in deckgen.yaml, the ids the syllabus files claim are the questions."""
+    root = project(make_project, covers="q-core", skipped=None)
     (root / "deckgen.yaml").write_text("deck: Test\n")
-    (root / "content" / "alpha" / "cards.yaml").write_text(CARDS.replace("    covers: [{covers}]\n", ""))
+    (root / "questions.yaml").unlink()  # nothing outside the content is read
     result = cli("coverage", "--project", root)
     assert result.exit_code == 1
-    assert "error: the project names no questions file" in result.output
+    assert "alpha (Alpha): 1/2 covered" in result.output
+    assert "MISS  q-side           core       The side question, reworded?" in result.output
+    assert cli("build", "--project", root, "-q").exit_code == 0
+    cards = root / "content" / "alpha" / "cards.yaml"
+    cards.write_text(cards.read_text().replace("covers: [q-core]", "covers: [q-core, q-other]"))
+    result = cli("build", "--project", root)
+    assert result.exit_code == 1
+    assert "content/alpha/cards.yaml:3: card a-one: unknown question id 'q-other' in covers" in result.output
+
+
+def test_coverage_measured_against_an_outside_list(make_project: MakeProject, cli: Callable[..., Result]) -> None:
+    """`--questions FILE` measures the deck against another list; the deck's own extra ids are no problem."""
+    root = project(make_project, syllabus="q-core: Core, reworded?\nq-side: Side, reworded?\nq-own: Our own?\n")
+    (root / "deckgen.yaml").write_text("deck: Test\n")
+    outside = root.parent / "outside.yaml"
+    outside.write_text(QUESTIONS + "- id: q-new\n  question: A question the deck does not claim?\n  scope: core\n")
+    result = cli("coverage", "--project", root, "--questions", outside)
+    assert result.exit_code == 1
+    assert "alpha (Alpha): 2/2 covered" in result.output
+    assert "q-own" not in result.output
+    assert "MISS  q-new            core       A question the deck does not claim?" in result.output
+    assert result.output.rstrip().endswith("2/3 core and peripheral ids covered; 1 to do")
+    outside.write_text(QUESTIONS)
+    assert cli("coverage", "--project", root, "--questions", outside).exit_code == 0
+

@@ -194,9 +194,8 @@ CASES = [
                                              "      {{ v:q }}"), V_IS_3),
          "content/t/cards.yaml:6: card a: value 'v': format spec 'q' does not fit a int: "
          "Unknown format code 'q' for object of type 'int'"),
-    case("covers-without-questions-file", {**t(y(*CARD, "    covers: [q-one]")), "deckgen.yaml": "deck: Test Deck\n"},
-         "content/t/cards.yaml:2: card a: card has `covers` but the project names no questions file "
-         "(set `questions:` in deckgen.yaml)"),
+    case("covers-without-a-syllabus", {**t(y(*CARD, "    covers: [q-one]")), "deckgen.yaml": "deck: Test Deck\n"},
+         "content/t/cards.yaml:2: card a: unknown question id 'q-one' in covers"),
     # --- cards that build but would reach Anki with no card to study (found by test_properties) ---
     case("front-renders-to-nothing", t(y("cards:", "  - id: a", "    front: '{{ label }}'", "    back: b"),
                                        "def compute(ctx):\n    ctx.value('label', '')\n"),

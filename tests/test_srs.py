@@ -11,7 +11,7 @@ import pytest
 from anki_helpers import CardAnswer, answer, fresh_collection, import_package, note_by_card_id
 from conftest import ROOT, run_cli
 
-SHARED_LOG = (ROOT / "../shared/data/revlogs/pyfsrs_review_logs.csv").resolve()
+SHARED_LOG = ROOT / "tests/data/revlogs/pyfsrs_review_logs.csv"  # 12,580 real reviews (MIT, see LICENSE there)
 
 CARDS = """\
 title: {title}

@@ -273,18 +273,11 @@ def load_topics(project: Project, selected: list[TopicPaths]) -> tuple[list[Topi
     return topics, problems
 
 
-def check_covers(topics: list[Topic], questions: Mapping[str, object] | None) -> list[Problem]:
-    """Every ``covers`` id must name a question; without a questions file, covers cannot be checked."""
+def check_covers(topics: list[Topic], questions: Mapping[str, object]) -> list[Problem]:
+    """Every ``covers`` id must name a question of the project's list."""
     problems = []
     for topic in topics:
         for card in topic.cards:
-            if not card.covers:
-                continue
-            if questions is None:
-                problems.append(Problem(card.file, card.line, card.id,
-                                        "card has `covers` but the project names no questions file "
-                                        "(set `questions:` in deckgen.yaml)"))
-                continue
             for qid in card.covers:
                 if qid not in questions:
                     problems.append(Problem(card.file, card.line, card.id, f"unknown question id {qid!r} in covers"))

@@ -139,14 +139,19 @@ def _read_mapping(path: Path, shown: str, what: str) -> tuple[list[Claim], list[
     return claims, problems
 
 
-def load_syllabus(project: Project, questions: Mapping[str, Question]) -> tuple[Syllabus, list[Problem]]:
-    """Read every topic's syllabus and the skip list, checking them against the questions."""
+def load_syllabus(project: Project, questions: Mapping[str, Question] | None) -> tuple[Syllabus, list[Problem]]:
+    """Read every topic's syllabus and the skip list.
+
+    ``questions`` is the list they are checked against (a questions file); None means the syllabus
+    files *are* the project's question list, so no claim can be unknown, and the skip list (which
+    names ids of an outside list) is kept as written.
+    """
     syllabus = Syllabus()
     problems: list[Problem] = []
     first: dict[str, Claim] = {}
 
     def admit(claim: Claim) -> bool:
-        if claim.id not in questions:
+        if questions is not None and claim.id not in questions:
             problems.append(Problem(claim.file, claim.line, None, f"unknown question id {claim.id!r}"))
             return False
         if claim.id in first:
@@ -172,7 +177,7 @@ def load_syllabus(project: Project, questions: Mapping[str, Question]) -> tuple[
         for c in claims:
             if not admit(c):
                 continue
-            scope = questions[c.id].scope
+            scope = questions[c.id].scope if questions is not None else "off-topic"
             if scope in REQUIRED_SCOPES:
                 problems.append(Problem(c.file, c.line, None,
                                         f"{c.id} is {scope}: only off-topic questions may be skipped"))
@@ -181,32 +186,45 @@ def load_syllabus(project: Project, questions: Mapping[str, Question]) -> tuple[
     return syllabus, sorted(problems, key=lambda p: (p.file or "", p.line or 0, p.message))
 
 
-def _questions(project: Project) -> dict[str, Question]:
+def project_questions(project: Project) -> tuple[dict[str, Question], Syllabus, list[Problem]]:
+    """The questions cards may cover, the syllabus, and every problem in reading them.
+
+    With ``questions:`` in deckgen.yaml, that file is the list (and the syllabus is checked against
+    it). Without it, the project's own list is what its syllabus files claim, in the deck's words:
+    nothing outside the repository is needed to build, check or measure the deck.
+    """
     path = project.settings.questions
     if path is None:
-        raise DeckgenError("the project names no questions file (set `questions:` in deckgen.yaml)")
-    return load_questions(path, project.rel(path))
-
-
-def check_syllabus(project: Project) -> list[Problem]:
-    """Problems in the syllabus files alone (for ``deckgen check``); coverage gaps are not problems."""
-    if project.settings.questions is None:
-        return []
+        syllabus, problems = load_syllabus(project, None)
+        own = {c.id: Question(c.id, c.text, "core") for claims in syllabus.topics.values() for c in claims}
+        return own, syllabus, problems
     try:
-        questions = _questions(project)
-    except DeckgenError:
-        return []  # reported by the build's own questions check
-    return load_syllabus(project, questions)[1]
+        questions = load_questions(path, project.rel(path))
+    except DeckgenError as exc:
+        return {}, Syllabus(), exc.problems
+    syllabus, problems = load_syllabus(project, questions)
+    return questions, syllabus, problems
 
 
-def coverage(project: Project, selected: list[TopicPaths]) -> Coverage:
+def coverage(project: Project, selected: list[TopicPaths], outside: Path | None = None) -> Coverage:
     """Per selected topic, which claimed ids are covered; raises DeckgenError on broken content.
 
-    A card in any topic may cover an id (near-duplicate questions share cards), so all topics'
-    cards are read even when only some topics are shown.
+    ``outside`` measures the deck against another question list (``coverage --questions FILE``):
+    its ids are reported as claimed (under their topic), skipped or unclaimed, and its scopes decide
+    which are required. A card in any topic may cover an id (near-duplicate questions share cards),
+    so all topics' cards are read even when only some topics are shown.
     """
-    questions = _questions(project)
-    syllabus, problems = load_syllabus(project, questions)
+    questions, syllabus, problems = project_questions(project)
+    if outside is not None:
+        try:
+            questions = load_questions(outside, str(outside))
+        except DeckgenError as exc:
+            problems += exc.problems
+        for c in syllabus.skipped.values():
+            scope = questions.get(c.id, Question(c.id, "", "off-topic")).scope
+            if scope in REQUIRED_SCOPES:
+                problems.append(Problem(c.file, c.line, None,
+                                        f"{c.id} is {scope} in {outside}: only off-topic questions may be skipped"))
     topics, found = load_topics(project, project.topics())
     problems += found
     if problems:
@@ -223,7 +241,8 @@ def coverage(project: Project, selected: list[TopicPaths]) -> Coverage:
 
     titles = {t.name: t.title for t in topics}
     shown = tuple(
-        TopicCoverage(p.name, titles.get(p.name, p.name), tuple(entry(c.id, c.text) for c in syllabus.topics[p.name]))
+        TopicCoverage(p.name, titles.get(p.name, p.name),
+                      tuple(entry(c.id, c.text) for c in syllabus.topics[p.name] if c.id in questions))
         for p in selected
     )
     # Ids nobody claims: all of them when every topic is shown, else those the shown topics' cards cover.
