@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 import click
 
 from . import __version__
-from .core.errors import DeckgenError, Problem
+from .core.errors import DeckgenError, Problem, plural
 from .core.project import DEFAULT_TIMEOUT, load_project
 from .pipeline import BuildOptions, build, check, list_topics
 
@@ -49,8 +49,7 @@ def compute_options(f: F) -> F:
 def _fail(problems: list[Problem]) -> None:
     for p in problems:
         click.echo(f"error: {p}", err=True)
-    n = len(problems)
-    click.echo(f"{n} problem{'s' if n != 1 else ''} found", err=True)
+    click.echo(f"{plural(len(problems), 'problem')} found", err=True)
     sys.exit(1)
 
 
@@ -83,7 +82,7 @@ class _Progress:
         click.echo(f"  {topic}: {text}", err=True)
 
 
-@click.group(cls=_Main)
+@click.group(cls=_Main, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="deckgen")
 def main() -> None:
     """Build Anki decks whose numbers and figures are computed by PyTorch."""
@@ -93,18 +92,26 @@ def main() -> None:
 @project_option
 @compute_options
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Output .apkg (default: build/<topic>.apkg for one topic, else build/<deck>.apkg).")
+              help="Output .apkg (default: build/<deck>.apkg for the whole deck, build/<topic>[+<topic>...].apkg "
+                   "for chosen topics); .apkg is added when missing.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress lines.")
+@click.option("--json", "as_json", is_flag=True, help="Print what the build did as JSON.")
 def build_cmd(project_dir: Path, topics: tuple[str, ...], jobs: int | None, fresh: bool, timeout: float | None,
-              out: Path | None, quiet: bool) -> None:
+              out: Path | None, quiet: bool, as_json: bool) -> None:
     """Build a deck: one topic, several, or (with no --topic) all of them as subdecks."""
     project = load_project(project_dir)
     options = BuildOptions(topics=topics, out=out, jobs=jobs, fresh=fresh, timeout=timeout)
-    report = build(project, options, _Progress(quiet))
+    report = build(project, options, _Progress(quiet or as_json))
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), indent=2))
+        return
     size = f"{report.bytes / 1024:.0f} KiB"
     what = f"wrote {project.rel(report.out)}" if report.written else f"{project.rel(report.out)} is up to date"
-    click.echo(f"{what}: {report.notes} notes, {report.cards} cards, "
-               f"{report.figures} figures ({size}); {len(report.changed)} notes changed since the manifest")
+    n = report.account.count
+    click.echo(f"{what}: {plural(report.notes, 'note')}, {plural(report.cards, 'card')}, "
+               f"{plural(report.figures, 'figure')} ({size}); {plural(n, 'note')} changed since the manifest")
+    for line in report.account.lines():
+        click.echo(f"  {line}", err=True)
 
 
 @main.command("check")
@@ -114,9 +121,11 @@ def check_cmd(project_dir: Path, topics: tuple[str, ...], jobs: int | None, fres
               timeout: float | None) -> None:
     """Validate all content and run every computation; write no package."""
     project = load_project(project_dir)
-    problems = check(project, BuildOptions(topics=topics, jobs=jobs, fresh=fresh, timeout=timeout), _Progress(False))
-    if problems:
-        _fail(problems)
+    report = check(project, BuildOptions(topics=topics, jobs=jobs, fresh=fresh, timeout=timeout), _Progress(False))
+    for line in report.account.lines():
+        click.echo(f"  a build would have {line}", err=True)
+    if report.problems:
+        _fail(report.problems)
     click.echo("ok: content valid, computations ran, manifest up to date")
 
 
@@ -222,10 +231,10 @@ def lint_cmd(project_dir: Path, topics: tuple[str, ...], show_rules: bool) -> No
         click.echo(str(f))
     if findings:
         cards = len({f.card for f in findings})
-        click.echo(f"{len(findings)} finding{'s' * (len(findings) != 1)} on {cards} card{'s' * (cards != 1)}; "
+        click.echo(f"{plural(len(findings), 'finding')} on {plural(cards, 'card')}; "
                    "fix them, or silence one on its card with `lint: {rule: reason}` (`deckgen lint --rules`)")
         sys.exit(1)
-    click.echo(f"ok: no findings in {len(project.select(topics))} topic(s)")
+    click.echo(f"ok: no findings in {plural(len(project.select(topics)), 'topic')}")
 
 
 @main.command("fit")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .compute.runner import ComputeOptions, Progress, compute_topics, silent
@@ -18,10 +18,11 @@ from .core.errors import DeckgenError, Problem
 from .core.project import Project, default_jobs
 from .core.records import Card, CardType, Note, Topic, TopicResult
 from .core.syntax import cloze_numbers
-from .deck.cards import check_covers, load_topics
-from .deck.manifest import Manifest
+from .deck.cards import check_covers, load_all, load_topics
+from .deck.history import Account, account, resolve
+from .deck.manifest import ACTIVE, RETIRED, Manifest, Shipment
 from .deck.package import NOTE_TYPES, DeckSpec, write_package_if_changed
-from .deck.render import MarkdownMemo, content_hash, render_topic
+from .deck.render import RETIRED_TAG, MarkdownMemo, content_hash, render_retired, render_topic
 from .deck.syllabus import project_questions
 
 
@@ -45,8 +46,19 @@ class Prepared:
 
     topics: list[Topic]
     results: dict[str, TopicResult]
-    notes: dict[str, list[Note]]
+    notes: dict[str, list[Note]]  # by topic: its cards' notes, then the notices of its retired cards
     problems: list[Problem]
+    manifest: Manifest
+    renamed: dict[str, str]  # old id -> new id, renames this build records
+
+    def shipments(self) -> list[Shipment]:
+        """Every note as the manifest records it: id, topic, content hash, type, identity, state."""
+        return [Shipment(n.card_id, n.topic, content_hash(n, NOTE_TYPES[n.type].id), n.type.value, n.guid_id,
+                         RETIRED if RETIRED_TAG in n.tags else ACTIVE)
+                for t in self.topics for n in self.notes.get(t.name, [])]
+
+    def account(self) -> Account:
+        return account(self.manifest, self.shipments(), self.renamed)
 
 
 @dataclass(frozen=True)
@@ -58,9 +70,15 @@ class BuildReport:
     media: int  # files in the package
     bytes: int
     written: bool  # False when the output already held exactly this package
-    changed: list[str]
+    account: Account  # what the build changed for learners, against the manifest
     computed: list[str]
     cached: list[str]
+
+    def to_dict(self) -> dict[str, object]:
+        """The report as ``deckgen build --json`` prints it."""
+        return {"out": str(self.out), "written": self.written, "notes": self.notes, "cards": self.cards,
+                "figures": self.figures, "media": self.media, "bytes": self.bytes, **self.account.to_dict(),
+                "computed": self.computed, "cached": self.cached}
 
 
 @dataclass(frozen=True)
@@ -74,33 +92,38 @@ class TopicSummary:
 
 def prepare(project: Project, options: BuildOptions, progress: Progress = silent) -> Prepared:
     """Load, validate, compute and render the selected topics, collecting every problem."""
+    manifest = Manifest.load(project.manifest_path, project.rel(project.manifest_path))
     selected = project.select(options.topics)
-    topics, problems = load_topics(project, selected)
+    loaded = load_all(project, selected)
+    topics, problems = loaded.topics, list(loaded.problems)
     questions, _, question_problems = project_questions(project)
     problems += question_problems  # the question list is part of the content: a broken one fails the build
     if not question_problems:  # covers are checked against a list that could be read whole
         problems += check_covers(topics, questions)
+    history = resolve(manifest, loaded.everything, {t.name for t in topics},
+                      {t.name: project.rel(t.cards_path) for t in loaded.everything})
+    problems += history.problems
     results, compute_problems = compute_topics(project, topics, options.compute_options(project), progress)
     problems += compute_problems
     notes: dict[str, list[Note]] = {}
     memo = MarkdownMemo.open(project.cache_dir)
     for topic in topics:
         if topic.name in results:
-            notes[topic.name], found = render_topic(topic, results[topic.name], memo)
+            rendered, found = render_topic(topic, results[topic.name], memo)
             problems += found
+            notes[topic.name] = [replace(n, identity=history.identity.get(n.card_id, n.card_id)) for n in rendered]
+    for retirement, topic_name, entry in history.retired:
+        if topic_name in notes:
+            notes[topic_name].append(render_retired(retirement, topic_name, CardType(entry.type),
+                                                    manifest.identity(retirement.id)))
     if not problems:
         with contextlib.suppress(OSError):  # a read-only cache folder only costs speed
             memo.save(prune=not options.topics)
-    return Prepared(topics, results, notes, sorted(set(problems), key=_order))
+    return Prepared(topics, results, notes, sorted(set(problems), key=_order), manifest, history.renamed)
 
 
 def _order(p: Problem) -> tuple[str, int, str, str]:
     return (p.file or "", p.line or 0, p.card or "", p.message)
-
-
-def _hashes(prepared: Prepared) -> dict[str, tuple[str, str]]:
-    return {n.card_id: (n.topic, content_hash(n, NOTE_TYPES[n.type].id))
-            for topic in prepared.topics for n in prepared.notes.get(topic.name, [])}
 
 
 def deck_specs(project: Project, prepared: Prepared) -> list[DeckSpec]:
@@ -113,22 +136,24 @@ def slug(name: str) -> str:
 
 
 def output_path(project: Project, options: BuildOptions, topics: list[Topic]) -> Path:
+    """Where a build writes: ``--out`` (with ``.apkg`` added when missing), else a name that says what
+    it holds, so building some topics never overwrites the whole deck's file."""
     if options.out is not None:
-        return options.out if options.out.is_absolute() else Path.cwd() / options.out
-    if len(topics) == 1 and options.topics:
-        return project.build_dir / f"{topics[0].name}.apkg"
+        out = options.out if options.out.is_absolute() else Path.cwd() / options.out
+        return out if out.suffix.lower() == ".apkg" else out.with_name(out.name + ".apkg")
+    if options.topics:
+        return project.build_dir / f"{'+'.join(t.name for t in topics)}.apkg"
     return project.build_dir / f"{slug(project.settings.deck)}.apkg"
 
 
 def build(project: Project, options: BuildOptions, progress: Progress = silent) -> BuildReport:
     """Build a package. Raises DeckgenError with every problem, leaving any old package as it was."""
-    manifest = Manifest.load(project.manifest_path, project.rel(project.manifest_path))
     prepared = prepare(project, options, progress)
     if prepared.problems:
         raise DeckgenError(prepared.problems)
-    hashes = _hashes(prepared)
-    mods, changed = manifest.assign(hashes, int(time.time()))
-    manifest.prune({t.name for t in prepared.topics}, set(hashes))
+    manifest, shipments = prepared.manifest, prepared.shipments()
+    done = account(manifest, shipments, prepared.renamed)
+    mods = manifest.ship(shipments, prepared.renamed, int(time.time()))
     decks = deck_specs(project, prepared)
     out = output_path(project, options, prepared.topics)
     try:
@@ -138,7 +163,7 @@ def build(project: Project, options: BuildOptions, progress: Progress = silent) 
         detail = f" ({exc.filename})" if isinstance(exc.filename, str) and exc.filename != str(out) else ""
         raise DeckgenError(f"cannot write {out}: {exc.strerror or exc}{detail}") from None
     return BuildReport(
-        out=out, notes=stats.notes, cards=stats.cards, bytes=stats.bytes, changed=changed, media=stats.media,
+        out=out, notes=stats.notes, cards=stats.cards, bytes=stats.bytes, account=done, media=stats.media,
         written=stats.written,
         figures=len({m.media_name for d in decks for n in d.notes for m in n.media}),
         computed=[n for n, r in prepared.results.items() if not r.cached],
@@ -146,19 +171,29 @@ def build(project: Project, options: BuildOptions, progress: Progress = silent) 
     )
 
 
-def check(project: Project, options: BuildOptions, progress: Progress = silent) -> list[Problem]:
-    """Every problem in the selected content, the syllabus files and the manifest. Writes no package."""
-    manifest = Manifest.load(project.manifest_path, project.rel(project.manifest_path))
+@dataclass(frozen=True)
+class CheckReport:
+    """Every problem in the selected content, and what a build would change against the manifest."""
+
+    problems: list[Problem]
+    account: Account
+
+
+def check(project: Project, options: BuildOptions, progress: Progress = silent) -> CheckReport:
+    """Every problem in the selected content, the syllabus files and the manifest. Writes no package.
+
+    A build that would still change something (the committed manifest is behind the content) is a
+    problem too: a fresh clone would then build a different package than the author's.
+    """
     prepared = prepare(project, options, progress)
     problems = list(prepared.problems)
-    if not problems:
-        stale = manifest.stale(_hashes(prepared), {t.name for t in prepared.topics})
-        if stale:
-            shown = ", ".join(stale[:5]) + (", ..." if len(stale) > 5 else "")
-            problems.append(Problem(project.rel(project.manifest_path), None, None,
-                                    f"manifest out of date for {len(stale)} card(s) ({shown}); "
-                                    "run `deckgen build` and commit content/manifest.json"))
-    return problems
+    pending = Account() if problems else prepared.account()
+    if not pending.empty:
+        problems.append(Problem(project.rel(project.manifest_path), None, None,
+                                f"manifest out of date: a build would change {pending.count} "
+                                f"note{'s' * (pending.count != 1)} ({'; '.join(pending.lines(3))}); "
+                                "run `deckgen build` and commit content/manifest.json"))
+    return CheckReport(problems, pending)
 
 
 def list_topics(project: Project) -> tuple[list[TopicSummary], list[Problem]]:

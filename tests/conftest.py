@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import textwrap
 from collections.abc import Callable
@@ -42,15 +43,23 @@ def write_project(root: Path, topics: dict[str, dict[str, str]], settings: str |
 
 
 @pytest.fixture
-def make_project(tmp_path: Path) -> MakeProject:
+def make_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> MakeProject:
+    """Write a project and stand in it, as an author does: paths in messages are relative to it."""
     def make(topics: dict[str, dict[str, str]], settings: str | None = None, name: str = "proj") -> Path:
-        return write_project(tmp_path / name, topics, settings)
+        root = write_project(tmp_path / name, topics, settings)
+        monkeypatch.chdir(root)
+        return root
 
     return make
 
 
 def run_cli(*args: str | Path) -> Result:
-    return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+    """The CLI as an author runs it: standing in the project folder (``--project``), so paths in
+    messages are the project-relative ones the author sees."""
+    argv = [str(a) for a in args]
+    where = Path(argv[argv.index("--project") + 1]) if "--project" in argv[:-1] else None
+    with contextlib.chdir(where) if where is not None and where.is_dir() else contextlib.nullcontext():
+        return CliRunner().invoke(main, argv, catch_exceptions=False)
 
 
 @pytest.fixture

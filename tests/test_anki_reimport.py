@@ -55,7 +55,7 @@ def test_build_import_review_edit_reimport(make_project, cli, tmp_path):
     result = cli("build", "--project", root)
     assert result.exit_code == 0, result.output
     apkg = root / "build/test-deck.apkg"
-    assert "wrote build/test-deck.apkg: 4 notes, 5 cards, 1 figures" in result.output
+    assert "wrote build/test-deck.apkg: 4 notes, 5 cards, 1 figure " in result.output
 
     col = fresh_collection(tmp_path / "anki")
     log = import_package(col, apkg)
@@ -94,7 +94,7 @@ def test_build_import_review_edit_reimport(make_project, cli, tmp_path):
     cards = root / "content/basics/cards.yaml"
     cards.write_text(cards.read_text().replace("What is the learning rate?", "Which learning rate is used?"))
     result = cli("build", "--project", root)
-    assert "1 notes changed" in result.output
+    assert "1 note changed since the manifest\n  changed 1: rate\n" in result.output
     log = import_package(col, apkg)
     assert [n.fields[0] for n in log.updated] == ["Which learning rate is used?"]  # the log strips HTML
     assert not log.new and not log.conflicting and len(log.duplicate) == 3

@@ -27,16 +27,25 @@ def test_list_check_and_build_outputs(make_project, cli):
         "total      2      3        0",
     ]
     result = cli("check", "--project", root)
-    assert result.exit_code == 1 and "manifest out of date for 2 card(s) (good-1, p1)" in result.output
+    assert result.exit_code == 1
+    assert "manifest out of date: a build would change 2 notes (added 2: good-1, p1)" in result.output
     result = cli("build", "--project", root, "--topic", "good")
     assert result.exit_code == 0
-    assert "wrote build/good.apkg: 1 notes, 1 cards, 0 figures" in result.output
+    assert "wrote build/good.apkg: 1 note, 1 card, 0 figures" in result.output
     assert "good: computed in" in result.output or "good: cached" in result.output
+    assert cli("build", "--project", root, "-q").exit_code == 0
+    whole = (root / "build/test-deck.apkg").read_bytes()
     result = cli("build", "--project", root, "--topic", "good", "--topic", "plain", "-q")
-    assert "wrote build/test-deck.apkg: 2 notes, 3 cards" in result.output
+    # Some topics never overwrite the whole deck's file: the package is named for what it holds.
+    assert "wrote build/good+plain.apkg: 2 notes, 3 cards" in result.output
+    assert (root / "build/test-deck.apkg").read_bytes() == whole
     assert cli("check", "--project", root).exit_code == 0
     out = root / "elsewhere.apkg"
     assert cli("build", "--project", root, "--out", out, "-q").exit_code == 0 and out.is_file()
+    result = cli("build", "--project", root, "--out", root / "no-suffix", "-q")
+    assert result.exit_code == 0 and "wrote no-suffix.apkg:" in result.output
+    assert (root / "no-suffix.apkg").is_file() and not (root / "no-suffix").exists()
+    assert cli("build", "-h").output.startswith("Usage: ")
 
 
 BAD_CASES = {

@@ -121,7 +121,7 @@ CASES = [
          "content/t/cards.yaml:2: each card must be a mapping with at least `id`"),
     # --- keys and types ---------------------------------------------------------------------
     case("topic-unknown-key", t(y("titel: T", *CARD)),
-         "content/t/cards.yaml:1: unknown key 'titel' (allowed: cards, title)"),
+         "content/t/cards.yaml:1: unknown key 'titel' (allowed: cards, retired, title)"),
     case("card-unknown-key", t(y(*CARD, "    note: remember this")),
          f"content/t/cards.yaml:5: card a: unknown key 'note' (allowed: {CARD_KEY_LIST})"),
     case("title-with-colons", t(y("title: A::B", *CARD)),
@@ -456,7 +456,7 @@ def test_hostile_looking_but_valid_input_builds(tmp_path, name: str):
 @pytest.mark.slow
 def test_output_on_file_descriptor_1_is_caught(tmp_path):
     """The docs: 'output on stdout is an error'. Only a real process shows what reaches fd 1."""
-    root = write_project(tmp_path / "proj", {
+    write_project(tmp_path / "proj", {
         "raw": {"cards": "cards: []\n", "compute": y("import os", "def compute(ctx):",
                                                      "    os.write(1, b'raw bytes\\n')", "    ctx.value('v', 1)")},
         "echo": {"cards": "cards: []\n", "compute": y("import subprocess", "def compute(ctx):",
@@ -464,12 +464,14 @@ def test_output_on_file_descriptor_1_is_caught(tmp_path):
                                                       "    ctx.value('v', 1)")},
     })
     deckgen = Path(sys.executable).with_name("deckgen")
-    run = subprocess.run([deckgen, "build", "--project", root, "-q"], capture_output=True, text=True, timeout=120)
+    # Run from the project's parent: paths are printed relative to where the author stands.
+    run = subprocess.run([deckgen, "build", "--project", "proj", "-q"], capture_output=True, text=True, timeout=120,
+                         cwd=tmp_path)
     assert "raw bytes" not in run.stdout and "from echo" not in run.stdout, run.stdout
     assert run.returncode == 1
     hint = "register results with ctx.value()"
     assert run.stderr.splitlines() == [
-        f"error: content/echo/compute.py: computation printed to stdout ('from echo'); {hint}",
-        f"error: content/raw/compute.py: computation printed to stdout ('raw bytes'); {hint}",
+        f"error: proj/content/echo/compute.py: computation printed to stdout ('from echo'); {hint}",
+        f"error: proj/content/raw/compute.py: computation printed to stdout ('raw bytes'); {hint}",
         "2 problems found",
     ]

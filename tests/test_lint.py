@@ -345,7 +345,7 @@ def test_cli_output_and_exit_codes(make_project, cli):
     assert lines[-1].startswith("1 finding on 1 card;")
     clean = make_project({"t": {"cards": cards_file(GOOD)}}, name="clean")
     result = cli("lint", "--project", clean)
-    assert result.exit_code == 0 and result.output == "ok: no findings in 1 topic(s)\n"
+    assert result.exit_code == 0 and result.output == "ok: no findings in 1 topic\n"
     result = cli("lint", "--project", root, "--topic", "nope")
     assert result.exit_code == 1 and result.output.startswith("error: unknown topic nope (topics: t)")
     result = cli("lint", "--rules")

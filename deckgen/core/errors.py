@@ -44,9 +44,15 @@ class DeckgenError(Exception):
         super().__init__("\n".join(str(p) for p in self.problems))
 
 
-def display_path(path: Path, root: Path) -> str:
-    """Path as the user should see it: relative to the project when inside it."""
+def display_path(path: Path) -> str:
+    """A path as the user should see it: relative to the current folder when it is inside it (that is
+    where the author stands, and what an editor or terminal can open), else absolute."""
     try:
-        return str(path.resolve().relative_to(root.resolve()))
-    except ValueError:
-        return str(path)
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except (ValueError, OSError):
+        return str(path.resolve())
+
+
+def plural(n: int, noun: str, many: str | None = None) -> str:
+    """``1 note``, ``2 notes``: counts in messages read as English."""
+    return f"{n} {noun if n == 1 else (many or noun + 's')}"

@@ -76,7 +76,7 @@ class Project:
 
     def rel(self, path: Path) -> str:
         """A path as shown in messages."""
-        return display_path(path, self.root)
+        return display_path(path)
 
     def topics(self) -> list[TopicPaths]:
         """All topics, sorted by name so every build sees them in the same order."""
@@ -119,7 +119,7 @@ def load_project(root: Path) -> Project:
     path = root / SETTINGS_FILE
     if not path.is_file():
         return Project(root, Settings())
-    rel = display_path(path, root)
+    rel = display_path(path)
     data = load_file(path, rel) or {}
     if not isinstance(data, dict):
         raise DeckgenError(Problem(rel, 1, None, "settings must be a mapping"))

@@ -91,6 +91,8 @@ class Card:
     file: str  # as shown in messages (relative to the project)
     line: int
     silences: tuple[Silence, ...] = ()
+    renamed_from: str | None = None  # a shipped id this card replaces: the note keeps that identity
+    renamed_line: int | None = None
 
     def refs(self) -> list[tuple[str, Ref, int]]:
         """(field name, reference, file line) for every value and figure the card uses."""
@@ -105,6 +107,16 @@ class Card:
 
 
 @dataclass(frozen=True)
+class Retirement:
+    """A shipped card withdrawn on purpose (``retired: {id: reason}`` in a topic's cards.yaml)."""
+
+    id: str
+    reason: str
+    file: str
+    line: int
+
+
+@dataclass(frozen=True)
 class Topic:
     """A topic: its title (the subdeck name), its cards, and where its files are."""
 
@@ -113,6 +125,7 @@ class Topic:
     cards: tuple[Card, ...]
     cards_path: Path
     compute_path: Path | None
+    retired: tuple[Retirement, ...] = ()
 
     def figure_names(self) -> set[str]:
         """Every computed figure the topic's cards show (each counted once)."""
@@ -184,3 +197,8 @@ class Note:
     fields: tuple[str, ...]
     tags: tuple[str, ...]
     media: tuple[Figure | Asset, ...] = field(default=())
+    identity: str = ""  # the id the note's GUID comes from: the card's own, or the one it was renamed from
+
+    @property
+    def guid_id(self) -> str:
+        return self.identity or self.card_id

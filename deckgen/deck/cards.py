@@ -20,6 +20,9 @@ File format::
           adam_first_step: {approx: 0.001, rel: 0.01}
         lint:                    # optional: `deckgen lint` rules switched off here, each with a reason
           several-facts: a two-column comparison is one contrast
+        renamed_from: adam-bias  # optional: the shipped id this card replaces (the note keeps its history)
+    retired:                     # optional: shipped ids withdrawn on purpose, each with the reason learners see
+      adam-old-card: merged into adam-bias-correction
 """
 
 from __future__ import annotations
@@ -31,14 +34,14 @@ from typing import Any
 
 from ..core.errors import DeckgenError, Problem
 from ..core.project import Project, TopicPaths
-from ..core.records import REQUIRED, Card, CardType, Expectation, Silence, Text, Topic
+from ..core.records import REQUIRED, Card, CardType, Expectation, Retirement, Silence, Text, Topic
 from ..core.syntax import Value, cloze_numbers, has_cloze_zero
 from ..core.yamlfile import LocDict, LocList, parse_yaml, read_text
 
 CARD_ID = re.compile(r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$")
 TAG = re.compile(r"^[^\s\"]+$")
-TOPIC_KEYS = {"title", "cards"}
-CARD_KEYS = {"id", "type", "front", "back", "text", "extra", "tags", "covers", "expect", "lint"}
+TOPIC_KEYS = {"title", "cards", "retired"}
+CARD_KEYS = {"id", "type", "front", "back", "text", "extra", "tags", "covers", "expect", "lint", "renamed_from"}
 TEXT_KEYS = ("front", "back", "text", "extra")
 EXPECT_KEYS = {"equals", "approx", "rel", "abs", "min", "max"}
 MAX_FIELD_CHARS = 20_000
@@ -71,6 +74,7 @@ def load_topic(project: Project, paths: TopicPaths) -> tuple[Topic, list[Problem
     if not isinstance(title, str) or not title.strip() or "::" in title:
         col.add(data.key_lines.get("title", data.line), None, "title must be a non-empty string without '::'")
         title = paths.name
+    retired = _retired(data, col)
     raw_cards = data.get("cards")
     cards: list[Card] = []
     if not isinstance(raw_cards, LocList):
@@ -80,7 +84,28 @@ def load_topic(project: Project, paths: TopicPaths) -> tuple[Topic, list[Problem
             card = _card(raw, line, paths.name, col)
             if card is not None:
                 cards.append(card)
-    return Topic(paths.name, title.strip(), tuple(cards), paths.cards, paths.compute), col.problems
+    return Topic(paths.name, title.strip(), tuple(cards), paths.cards, paths.compute, retired), col.problems
+
+
+def _retired(data: LocDict, col: _Collector) -> tuple[Retirement, ...]:
+    """``retired: {card-id: reason}``: shipped cards withdrawn on purpose; the reason is shown to learners."""
+    spec = data.get("retired")
+    if spec is None:
+        return ()
+    if not isinstance(spec, LocDict):
+        col.add(data.value_lines.get("retired", data.line), None,
+                "`retired` must map the withdrawn card ids to the reason learners will read")
+        return ()
+    out = []
+    for cid, reason in spec.items():
+        at = spec.key_lines[cid]
+        if not isinstance(cid, str) or not CARD_ID.match(cid):
+            col.add(at, None, f"retired: {cid!r} is not a card id")
+        elif not isinstance(reason, str) or not reason.strip():
+            col.add(at, cid, "retired: needs the reason learners will read (why the card was withdrawn)")
+        else:
+            out.append(Retirement(cid, " ".join(reason.split()), col.file, at))
+    return tuple(out)
 
 
 def _card(raw: Any, line: int, topic: str, col: _Collector) -> Card | None:
@@ -139,6 +164,10 @@ def _card(raw: Any, line: int, topic: str, col: _Collector) -> Card | None:
     covers = _str_list(raw, "covers", card_id, col, None, "")
     expects = _expects(raw, card_id, col)
     silences = _silences(raw, card_id, col)
+    renamed_from = raw.get("renamed_from")
+    if renamed_from is not None and (not isinstance(renamed_from, str) or not CARD_ID.match(renamed_from)
+                                     or renamed_from == card_id):
+        bad("renamed_from", f"renamed_from must be the card's previous id (got {renamed_from!r})")
     if len(col.problems) > before:
         return None
     return Card(
@@ -152,6 +181,8 @@ def _card(raw: Any, line: int, topic: str, col: _Collector) -> Card | None:
         file=col.file,
         line=line,
         silences=tuple(silences),
+        renamed_from=renamed_from,
+        renamed_line=raw.value_lines.get("renamed_from"),
     )
 
 
@@ -245,19 +276,31 @@ def _plain(value: Any) -> Value:
     return value  # type: ignore[no-any-return]
 
 
-def load_topics(project: Project, selected: list[TopicPaths]) -> tuple[list[Topic], list[Problem]]:
-    """Load the selected topics; also checks id uniqueness across *all* topics of the project.
+@dataclass(frozen=True)
+class Loaded:
+    """The selected topics (in the order asked for), every topic of the project, and the problems."""
+
+    topics: list[Topic]
+    everything: list[Topic]
+    problems: list[Problem]
+
+
+def load_all(project: Project, selected: list[TopicPaths]) -> Loaded:
+    """Load every topic; report the selected topics' problems and duplicate ids involving them.
 
     Ids must be unique across all content (not only what is being built), because a note's GUID
     comes from its id: two cards sharing an id in different topics would overwrite each other in
-    a learner's collection.
+    a learner's collection. All topics are read anyway, so they are returned too: what was shipped
+    and where it went (renames, retirements) is a question about the whole project.
     """
     problems: list[Problem] = []
     topics: list[Topic] = []
+    everything: list[Topic] = []
     wanted = {t.name for t in selected}
     seen: dict[str, Card] = {}
     for paths in project.topics():
         topic, found = load_topic(project, paths)
+        everything.append(topic)
         if paths.name in wanted:
             problems += found
             topics.append(topic)
@@ -270,7 +313,13 @@ def load_topics(project: Project, selected: list[TopicPaths]) -> tuple[list[Topi
                                         f"duplicate card id (first used at {first.file}:{first.line})"))
     order = {t.name: i for i, t in enumerate(selected)}
     topics.sort(key=lambda t: order[t.name])
-    return topics, problems
+    return Loaded(topics, everything, problems)
+
+
+def load_topics(project: Project, selected: list[TopicPaths]) -> tuple[list[Topic], list[Problem]]:
+    """The selected topics and their problems (see :func:`load_all`)."""
+    loaded = load_all(project, selected)
+    return loaded.topics, loaded.problems
 
 
 def check_covers(topics: list[Topic], questions: Mapping[str, object]) -> list[Problem]:

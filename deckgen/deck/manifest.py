@@ -1,4 +1,5 @@
-"""The committed manifest: each card's rendered-content hash and the ``mod`` it ships with.
+"""The committed manifest: every card id ever shipped, its rendered-content hash and the ``mod`` it
+ships with, and what became of it (still a card, retired, or renamed).
 
 Anki's default import ("update if newer") replaces a note only when the package's ``notes.mod``
 is greater than the collection's. So a note's mod must move exactly when its content changes:
@@ -7,6 +8,11 @@ irreproducible), always on a real edit (or the edit never reaches the phone). Th
 remembers, per card id, the hash of what was last shipped and the mod it got; a rebuild reuses
 that mod while the hash matches and stamps the current time when it does not.
 
+It also remembers what left: Anki never deletes a note on import, so a card that vanishes from the
+content would stay in every learner's collection forever, unexplained. An id once shipped stays in
+the manifest: as ``retired`` (its note shipped with a withdrawal notice) or ``renamed`` (another
+card carries its note, GUID and history, on).
+
 Committing ``content/manifest.json`` is what makes two clones built on different days produce
 byte-identical packages.
 """
@@ -14,11 +20,14 @@ byte-identical packages.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..core.errors import DeckgenError, Problem
 from ..core.fs import atomic_write
+
+FORMAT = 2  # 2: every id ever shipped, with its note type, identity and state
+ACTIVE, RETIRED, RENAMED = "active", "retired", "renamed"
 
 
 @dataclass(frozen=True)
@@ -26,6 +35,32 @@ class Entry:
     topic: str
     hash: str
     mod: int
+    type: str = ""  # the note type it shipped as ("" in a format-1 manifest until the next build)
+    identity: str = ""  # the id its GUID comes from, when it carries a renamed card's note ("": its own)
+    state: str = ACTIVE
+    renamed_to: str = ""
+
+    def to_dict(self) -> dict[str, object]:
+        out: dict[str, object] = {"topic": self.topic, "hash": self.hash, "mod": self.mod, "type": self.type}
+        if self.identity:
+            out["identity"] = self.identity
+        if self.state != ACTIVE:
+            out["state"] = self.state
+        if self.renamed_to:
+            out["renamed_to"] = self.renamed_to
+        return out
+
+
+@dataclass(frozen=True)
+class Shipment:
+    """One note as this build ships it: a card, or the withdrawal notice of a retired id."""
+
+    id: str
+    topic: str
+    hash: str
+    type: str
+    identity: str  # the id its GUID comes from
+    state: str = ACTIVE  # ACTIVE for a card, RETIRED for a notice
 
 
 @dataclass
@@ -39,48 +74,55 @@ class Manifest:
             return cls(path, {})
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
-            entries = {cid: Entry(str(e["topic"]), str(e["hash"]), int(e["mod"])) for cid, e in data["cards"].items()}
+            entries = {
+                cid: Entry(str(e["topic"]), str(e["hash"]), int(e["mod"]), str(e.get("type", "")),
+                           str(e.get("identity", "")), str(e.get("state", ACTIVE)), str(e.get("renamed_to", "")))
+                for cid, e in data["cards"].items()
+            }
+            if any(e.state not in (ACTIVE, RETIRED, RENAMED) for e in entries.values()):
+                raise ValueError("unknown state")
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise DeckgenError(Problem(shown, None, None, f"manifest is unreadable ({exc}); "
                                        "restore it from version control")) from None
         return cls(path, entries)
 
-    def assign(self, hashes: dict[str, tuple[str, str]], now: int) -> tuple[dict[str, int], list[str]]:
-        """Mods for the given cards (id -> (topic, hash)); returns (mods, ids whose content changed).
+    def identity(self, card_id: str) -> str:
+        """The id whose GUID a card's note carries: its own unless it was renamed from a shipped one."""
+        entry = self.entries.get(card_id)
+        return entry.identity if entry is not None and entry.identity else card_id
 
-        A new mod is always greater than the card's previous one, even if the clock went back.
+    def ship(self, shipments: list[Shipment], renamed: dict[str, str], now: int) -> dict[str, int]:
+        """Record what this build ships and return each note's mod (by shipment id).
+
+        ``renamed`` maps old id -> new id for renames this build makes. A note's new mod is always
+        greater than any mod its identity shipped with before (also across a rename), even if the
+        clock went back, so Anki's "update if newer" takes it.
         """
-        mods, changed = {}, []
-        for cid, (topic, h) in hashes.items():
-            old = self.entries.get(cid)
-            if old is not None and old.hash == h:
-                mods[cid] = old.mod
-                if old.topic != topic:
-                    self.entries[cid] = Entry(topic, h, old.mod)
+        mods = {}
+        for s in shipments:
+            old = self.entries.get(s.id)
+            if old is not None and old.hash == s.hash and old.state == s.state:
+                mods[s.id] = old.mod
+                if (old.topic, old.type, old.identity) != (s.topic, s.type, self._own(s)):
+                    self.entries[s.id] = replace(old, topic=s.topic, type=s.type, identity=self._own(s))
                 continue
-            mod = now if old is None else max(now, old.mod + 1)
-            self.entries[cid] = Entry(topic, h, mod)
-            mods[cid] = mod
-            changed.append(cid)
-        return mods, changed
+            before = [e.mod for e in (old, self.entries.get(s.identity)) if e is not None]
+            mod = max([now, *(m + 1 for m in before)])
+            self.entries[s.id] = Entry(s.topic, s.hash, mod, s.type, self._own(s), s.state)
+            mods[s.id] = mod
+        for old_id, new_id in renamed.items():
+            entry = self.entries.get(old_id)
+            if entry is not None:
+                self.entries[old_id] = replace(entry, state=RENAMED, renamed_to=new_id)
+        return mods
 
-    def prune(self, topics: set[str], keep: set[str]) -> list[str]:
-        """Forget cards of the given topics that no longer exist; returns their ids."""
-        gone = [cid for cid, e in self.entries.items() if e.topic in topics and cid not in keep]
-        for cid in gone:
-            del self.entries[cid]
-        return gone
-
-    def stale(self, hashes: dict[str, tuple[str, str]], topics: set[str]) -> list[str]:
-        """Card ids whose manifest entry is missing, different, or left over (for ``check``)."""
-        out = [cid for cid, (topic, h) in hashes.items()
-               if cid not in self.entries or self.entries[cid].hash != h or self.entries[cid].topic != topic]
-        out += [cid for cid, e in self.entries.items() if e.topic in topics and cid not in hashes]
-        return sorted(out)
+    @staticmethod
+    def _own(s: Shipment) -> str:
+        return "" if s.identity == s.id else s.identity
 
     def to_bytes(self) -> bytes:
-        cards = {cid: {"topic": e.topic, "hash": e.hash, "mod": e.mod} for cid, e in sorted(self.entries.items())}
-        return (json.dumps({"format": 1, "cards": cards}, indent=1, sort_keys=True) + "\n").encode()
+        cards = {cid: e.to_dict() for cid, e in sorted(self.entries.items())}
+        return (json.dumps({"format": FORMAT, "cards": cards}, indent=1, sort_keys=True) + "\n").encode()
 
     def save(self) -> bool:
         """Write if changed; returns whether anything was written."""

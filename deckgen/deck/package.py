@@ -151,7 +151,7 @@ def write_package(decks: list[DeckSpec], mods: dict[str, int], out: Path) -> Pac
         deck = genanki.Deck(deck_id(spec.name), spec.name)
         for note in spec.notes:
             deck.add_note(genanki.Note(model=models()[note.type], fields=list(note.fields), tags=list(note.tags),
-                                       guid=guid(note.card_id), due=next(position)))
+                                       guid=guid(note.guid_id), due=next(position)))
         built.append(deck)
     media = media_files([n for spec in decks for n in spec.notes])
     with tempfile.TemporaryDirectory(prefix="deckgen-pkg-") as tmp:
@@ -162,7 +162,7 @@ def write_package(decks: list[DeckSpec], mods: dict[str, int], out: Path) -> Pac
             genanki.Package(built).write_to_db(cursor, timestamp, itertools.count(timestamp * 1000))
             # genanki stamps every note with one timestamp; each note gets its manifest mod instead.
             cursor.executemany("UPDATE notes SET mod = ? WHERE guid = ?",
-                               [(mods[n.card_id], guid(n.card_id)) for s in decks for n in s.notes])
+                               [(mods[n.card_id], guid(n.guid_id)) for s in decks for n in s.notes])
             cursor.execute("UPDATE cards SET mod = (SELECT mod FROM notes WHERE notes.id = cards.nid)")
             n_notes = cursor.execute("SELECT count(*) FROM notes").fetchone()[0]
             n_cards = cursor.execute("SELECT count(*) FROM cards").fetchone()[0]
@@ -188,7 +188,8 @@ def package_key(decks: list[DeckSpec], mods: dict[str, int]) -> str:
         h.update(b"\0deck\0" + spec.name.encode())
         for note in spec.notes:
             media = sorted(name for item in note.media for name, _ in item.files())
-            h.update(json.dumps([note.card_id, note.type, note.fields, note.tags, mods[note.card_id], media],
+            h.update(json.dumps([note.card_id, note.guid_id, note.type, note.fields, note.tags, mods[note.card_id],
+                                 media],
                                 ensure_ascii=False).encode())
     return h.hexdigest()
 

@@ -22,7 +22,7 @@ from typing import Any
 
 from ..core.errors import Problem
 from ..core.fs import dist_version
-from ..core.records import FIELDS, Asset, Card, CardType, Figure, Note, Text, Topic, TopicResult
+from ..core.records import FIELDS, Asset, Card, CardType, Figure, Note, Retirement, Text, Topic, TopicResult
 from ..core.syntax import (
     ASSET_RE,
     ASSET_SUFFIXES,
@@ -165,6 +165,27 @@ class MarkdownMemo:
 def card_tags(card: Card) -> tuple[str, ...]:
     """The author's tags plus one per topic, so a learner can filter by topic in Anki."""
     return tuple(dict.fromkeys((*card.tags, f"deckgen::{card.topic}")))
+
+
+RETIRED_TAG = "deckgen::retired"
+_HOW_TO_DELETE = ("<p>To delete every withdrawn note: in Anki's card browser, search "
+                  f"<code>tag:{RETIRED_TAG}</code>, select all, and delete the notes.</p>")
+
+
+def render_retired(retired: Retirement, topic: str, ctype: CardType, identity: str) -> Note:
+    """The note a retired card ships as: its type and identity, a withdrawal notice in place of its content.
+
+    It keeps the note type it shipped with (Anki cannot change a note's type on import) and is
+    tagged, so the learner's note is updated in place and found with one search.
+    """
+    notice = f"<p><strong>Withdrawn from the deck.</strong> {htmllib.escape(retired.reason)}</p>"
+    if ctype is CardType.CLOZE:
+        fields: dict[str, str] = {"text": notice.replace("Withdrawn from the deck.",
+                                                        "{{c1::Withdrawn}} from the deck.") + _HOW_TO_DELETE}
+    else:
+        fields = {"front": notice, "back": _HOW_TO_DELETE}
+    values = (*tuple(fields.get(name, "") for name in FIELDS[ctype]), retired.id)
+    return Note(retired.id, ctype, topic, values, (RETIRED_TAG, f"deckgen::{topic}"), (), identity)
 
 
 def render_card(card: Card, result: TopicResult, folder: Path | None = None,

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from ..core.errors import DeckgenError
 from ..core.project import Project
 from ..deck.cards import load_topics
+from ..deck.manifest import Manifest
 from ..deck.package import guid
 from .reviews import REVIEW, CollectionData, day_of
 
@@ -87,7 +88,9 @@ def collect(project: Project, data: CollectionData, limit: int = 10) -> Stats:
     topics, problems = load_topics(project, project.topics())
     if problems:
         raise DeckgenError(problems)
-    by_guid = {guid(card.id): (topic, card) for topic in topics for card in topic.cards}
+    # A renamed card carries the note (and GUID) of the id it was renamed from: the manifest knows which.
+    manifest = Manifest.load(project.manifest_path, project.rel(project.manifest_path))
+    by_guid = {guid(manifest.identity(card.id)): (topic, card) for topic in topics for card in topic.cards}
     owner: dict[int, tuple[str, str, str, int]] = {}  # collection card id -> (topic, content id, file, line)
     other = 0
     for cid, ccard in data.cards.items():
