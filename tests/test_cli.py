@@ -50,11 +50,11 @@ def test_list_check_and_build_outputs(make_project, cli):
 
 BAD_CASES = {
     "yaml": ("cards:\n  - id: a\n    front: [oops\n", None,
-             "content/t/cards.yaml:3: YAML syntax error: a flow sequence is never closed"),
+             "content/t/cards.yaml:3:12: card a: YAML syntax error: a flow sequence is never closed"),
     "unknown-key": ("cards:\n  - id: a\n    front: q\n    back: b\n    hint: h\n", None,
                     "content/t/cards.yaml:5: card a: unknown key 'hint'"),
     "unknown-value": ("cards:\n  - id: a\n    front: q\n    back: |\n      x\n      {{ nope }}\n", GOOD_CODE,
-                      "content/t/cards.yaml:6: card a: unknown value 'nope' (known values: v)"),
+                      "content/t/cards.yaml:6: card a: unknown value 'nope' (did you mean v?)"),
     "unknown-figure": ("cards:\n  - id: a\n    front: q\n    back: '![alt](fig:nope)'\n", GOOD_CODE,
                        "content/t/cards.yaml:4: card a: unknown figure 'nope' (the topic computes no figures)"),
     "unknown-covers": ("cards:\n  - id: a\n    front: q\n    back: b\n    covers: [q-zzz]\n", None,
@@ -96,7 +96,7 @@ def test_duplicate_ids_and_unknown_topic(make_project, cli):
     assert "error: content/good/cards.yaml:3: card good-1: duplicate card id (first used at " \
            "content/copy/cards.yaml:3)" in result.output
     result = cli("build", "--project", root, "--topic", "nope")
-    assert result.exit_code == 1 and "error: unknown topic nope (topics: copy, good)" in result.output
+    assert result.exit_code == 1 and "error: unknown topic nope (did you mean copy, good?)" in result.output
 
 
 def test_check_lists_every_problem(make_project, cli):

@@ -75,7 +75,7 @@ def test_unknown_key_and_missing_back_are_reported_with_card(make_project):
 
 def test_duplicate_yaml_key_is_an_error(make_project):
     msgs = problem_lines(make_project, "cards:\n  - id: c1\n    front: a\n    front: b\n    back: c\n")
-    assert msgs == ["content/demo/cards.yaml:4: duplicate key 'front'"]
+    assert msgs == ["content/demo/cards.yaml:4:5: card c1: duplicate key 'front': write each key once"]
 
 
 def test_duplicate_ids_across_topics(make_project):
@@ -116,4 +116,4 @@ def test_unknown_covers_id(make_project):
     topics, _ = load(root)
     questions = load_questions(root / "questions.yaml", "questions.yaml")
     assert [str(p) for p in check_covers(topics, questions)] == [
-        "content/demo/cards.yaml:2: card c1: unknown question id 'q-nope' in covers"]
+        "content/demo/cards.yaml:2: card c1: unknown question id 'q-nope' in covers (did you mean q-one, q-two?)"]

@@ -84,27 +84,52 @@ HANG = y("def compute(ctx):", "    while True:", "        pass")
 CASES = [
     # --- YAML and the file itself -------------------------------------------------------------
     case("yaml-tab-indent", t(y("cards:", "  - id: a", "\tfront: q", "    back: b")),
-         "content/t/cards.yaml:3: YAML syntax error: found character '\\t' that cannot start any token"),
+         "content/t/cards.yaml:3:1: card a: YAML syntax error: found character '\\t' that cannot start any token: "
+         "indent with spaces, never tabs"),
     case("yaml-bad-indent", t(y("cards:", "  - id: a", "    front: q", "     back: b")),
-         "content/t/cards.yaml:4: YAML syntax error: mapping values are not allowed here"),
+         "content/t/cards.yaml:4:6: card a: `back:` is indented more than `front:` above it, so YAML reads it as "
+         "part of that value; give them the same indentation"),
     case("yaml-colon-in-plain-text", t(y("cards:", "  - id: a", "    front: ratio: 2", "    back: b")),
-         "content/t/cards.yaml:3: YAML syntax error: mapping values are not allowed here"),
+         "content/t/cards.yaml:3:17: card a: the text after `front:` contains `: `, which YAML reads as the start of "
+         "a new key; put the text in quotes (front: \"...\") or on a block of its own (front: |)"),
     case("yaml-unclosed-quote", t(y("cards:", "  - id: a", '    front: "q', "    back: b")),
-         "content/t/cards.yaml:3: YAML syntax error: a quoted scalar is never closed"),
+         "content/t/cards.yaml:3:12: card a: YAML syntax error: a quoted scalar is never closed"),
     case("yaml-control-character", t(y("cards:", "  - id: a", "    front: q\x00", "    back: b")),
          "content/t/cards.yaml:3: control character U+0000 is not allowed in a YAML file "
          "(write it as an escape in a double-quoted string)"),
     case("yaml-deep-nesting", t(y("cards:", "  - id: a", "    front: " + "[" * 2000 + "]" * 2000, "    back: b")),
-         "content/t/cards.yaml:3: YAML nested more than 50 levels deep"),
+         "content/t/cards.yaml:3: card a: YAML nested more than 50 levels deep"),
     case("yaml-duplicate-topic-key", t(y("title: A", "title: B", "cards: []")),
-         "content/t/cards.yaml:2: duplicate key 'title'"),
+         "content/t/cards.yaml:2:1: duplicate key 'title': write each key once"),
     case("yaml-unhashable-key", t(y("cards:", "  - id: a", "    [x]: q", "    back: b")),
-         "content/t/cards.yaml:3: a key must be a plain name, not a list or mapping"),
+         "content/t/cards.yaml:3: card a: a key must be a plain name, not a list or mapping"),
     case("yaml-python-tag", t(y("cards:", "  - id: a", "    front: !!python/object:os.system q", "    back: b")),
-         "content/t/cards.yaml:3: YAML syntax error: could not determine a constructor for the tag "
+         "content/t/cards.yaml:3:12: card a: YAML syntax error: could not determine a constructor for the tag "
          "'tag:yaml.org,2002:python/object:os.system'"),
+    case("yaml-unquoted-brace", t(y("cards:", "  - id: a", "    front: q", "    back: {{ v }} is the rate")),
+         "content/t/cards.yaml:4:11: card a: the text of `back:` starts with '{', which YAML reads as the start of "
+         "a mapping; put the text in quotes (back: \"...\") or on a block of its own (back: |)"),
+    case("yaml-unquoted-bracket", t(y("cards:", "  - id: a", "    front: [x] marks the spot?", "    back: b")),
+         "content/t/cards.yaml:3:12: card a: the text of `front:` starts with '[', which YAML reads as the start "
+         "of a list; put the text in quotes (front: \"...\") or on a block of its own (front: |)"),
+    case("yaml-dedented-block-line", t(y("cards:", "  - id: a", "    front: q", "    back: |", "      line one",
+                                         "    line two", "    covers: [x]")),
+         "content/t/cards.yaml:6:5: card a: this line is indented less than the `back:` block it continues (line "
+         "4), so YAML ends the block above it; indent it like the block's other lines"),
+    case("yaml-missing-dash-before-a-card", t(y("cards:", "  - id: a", "    front: q", "    back: b",
+                                                "    id: b", "    front: q2", "    back: b2")),
+         "content/t/cards.yaml:5:5: card a: a second `id:` in the same card: is the `- ` that starts the next card "
+         "missing? (each card starts with `- id:`)"),
+    case("yaml-hash-cuts-unquoted-text", t(y("cards:", "  - id: a", "    front: What does issue #42 say?",
+                                             "    back: b")),
+         "content/t/cards.yaml:3:28: card a: `front` stops at ` #`: YAML reads the rest of the line as a comment, so "
+         "the card would show only 'What does issue'; put the text in quotes (front: \"...\")"),
+    case("yaml-key-indented-into-a-block", t(y("cards:", "  - id: a", "    front: q", "    back: |",
+                                               "      the answer", "      covers: [q-one]")),
+         "content/t/cards.yaml:6: card a: this line of `back` reads like the card key `covers:`: indented too far, "
+         "it became part of the text; indent it like `back:`"),
     case("yaml-alias-repeats-a-card", t(y("cards:", "  - &c", "    id: a", "    front: q", "    back: b", "  - *c")),
-         "content/t/cards.yaml:6: YAML alias *c is not allowed here: write the content out"),
+         "content/t/cards.yaml:6: card a: YAML alias *c is not allowed here: write the content out"),
     case("not-utf8-latin1", t(b"cards:\n  - id: a\n    front: q\n    back: caf\xe9\n"),
          "content/t/cards.yaml:4: not valid UTF-8 (byte 0xe9)"),
     case("not-utf8-utf16", t(y(*CARD).encode("utf-16")),
@@ -180,10 +205,10 @@ CASES = [
          "content/t/cards.yaml:4: card a: unknown value 'v' (the topic computes no values)"),
     case("unknown-value-in-alt-text", t(y("cards:", "  - id: a", "    front: q", "    back: |", "      see",
                                           "      ![loss for lr {{ lr }}](fig:curve)"), WITH_FIGURE),
-         "content/t/cards.yaml:6: card a: unknown value 'lr' (known values: v)"),
+         "content/t/cards.yaml:6: card a: unknown value 'lr' (did you mean v?)"),
     case("unknown-figure-lists-known", t(y("cards:", "  - id: a", "    front: q", "    back: '![a](fig:nope)'"),
                                          WITH_FIGURE),
-         "content/t/cards.yaml:4: card a: unknown figure 'nope' (known figures: curve)"),
+         "content/t/cards.yaml:4: card a: unknown figure 'nope' (did you mean curve?)"),
     case("expect-unknown-value", t(y(*CARD, "    expect:", "      v: 3")),
          "content/t/cards.yaml:6: card a: expectation names unknown value 'v' (the topic computes no values)"),
     case("format-spec-on-text", t(y("cards:", "  - id: a", "    front: q", "    back: '{{ v:.3f }}'"),
@@ -195,7 +220,8 @@ CASES = [
          "content/t/cards.yaml:6: card a: value 'v': format spec 'q' does not fit a int: "
          "Unknown format code 'q' for object of type 'int'"),
     case("covers-without-a-syllabus", {**t(y(*CARD, "    covers: [q-one]")), "deckgen.yaml": "deck: Test Deck\n"},
-         "content/t/cards.yaml:2: card a: unknown question id 'q-one' in covers"),
+         "content/t/cards.yaml:2: card a: unknown question id 'q-one' in covers (no topic's syllabus.yaml lists any "
+         "question yet)"),
     # --- cards that build but would reach Anki with no card to study (found by test_properties) ---
     case("front-renders-to-nothing", t(y("cards:", "  - id: a", "    front: '{{ label }}'", "    back: b"),
                                        "def compute(ctx):\n    ctx.value('label', '')\n"),
@@ -315,7 +341,8 @@ CASES = [
          "content/t/compute.py:2: value 'v': text with a lone surrogate cannot be shown on a card"),
     # --- settings, questions, manifest, folders, output -------------------------------------------
     case("settings-yaml-syntax", {"deckgen.yaml": y("deck: X", "questions: questions.yaml", "  timeout: 3")},
-         "deckgen.yaml:3: YAML syntax error: mapping values are not allowed here"),
+         "deckgen.yaml:3:3: `timeout:` is indented more than `questions:` above it, so YAML reads it as part of "
+         "that value; give them the same indentation"),
     case("settings-not-a-mapping", {"deckgen.yaml": "- deck\n"},
          "deckgen.yaml:1: settings must be a mapping"),
     case("settings-timeout-zero", {"deckgen.yaml": y("deck: X", "timeout: 0")},
@@ -329,7 +356,7 @@ CASES = [
     case("questions-file-not-a-list", {"questions.yaml": "q-one: First question?\n"},
          "questions.yaml: questions file must be a list of entries"),
     case("questions-yaml-syntax", {"questions.yaml": y("- id: q-one", "  question: [First")},
-         "questions.yaml:2: YAML syntax error: a flow sequence is never closed"),
+         "questions.yaml:2:13: YAML syntax error: a flow sequence is never closed"),
     case("manifest-unreadable", {"content/manifest.json": "{not json"},
          "content/manifest.json: manifest is unreadable (Expecting property name enclosed in double quotes: "
          "line 1 column 2 (char 1)); restore it from version control"),

@@ -347,7 +347,7 @@ def test_cli_output_and_exit_codes(make_project, cli):
     result = cli("lint", "--project", clean)
     assert result.exit_code == 0 and result.output == "ok: no findings in 1 topic\n"
     result = cli("lint", "--project", root, "--topic", "nope")
-    assert result.exit_code == 1 and result.output.startswith("error: unknown topic nope (topics: t)")
+    assert result.exit_code == 1 and result.output.startswith("error: unknown topic nope (did you mean t?)")
     result = cli("lint", "--rules")
     assert result.exit_code == 0 and [line.split()[0] for line in result.output.splitlines()] == [r.id for r in RULES]
 

@@ -203,7 +203,7 @@ def test_small_preview_renders_every_card_through_anki(make_project, cli):
 
 
 BAD_PREVIEW = {
-    "unknown-topic": ({}, ["--topic", "nope"], "error: unknown topic nope (topics: small)"),
+    "unknown-topic": ({}, ["--topic", "nope"], "error: unknown topic nope (did you mean small?)"),
     "figure-fails": ({"compute": SMALL_CODE.replace("[0, 1, 4, 9])", "[0, 1, 4, 9])\n        fig.axes[0].set_title("
                                                       "r'$\\frac{$')")},
                      [], "error: content/small/compute.py:8: figure 'square' failed to render: ValueError: \\frac{ ^ "

@@ -65,8 +65,8 @@ def test_value_inside_cloze_and_math():
 def test_unknown_names_are_located_by_line_and_list_known_names():
     _, problems = render_card(card(back="ok\n\n{{ nope }}\n![x](fig:gone)"), RESULT)
     assert [str(p) for p in problems] == [
-        "content/demo/cards.yaml:12: card c1: unknown value 'nope' (known values: lr, n, name, shape)",
-        "content/demo/cards.yaml:13: card c1: unknown figure 'gone' (known figures: path)",
+        "content/demo/cards.yaml:12: card c1: unknown value 'nope' (did you mean name, shape, n? 1 other value)",
+        "content/demo/cards.yaml:13: card c1: unknown figure 'gone' (did you mean path?)",
     ]
 
 
@@ -92,7 +92,7 @@ def test_expectations():
                       Expectation("n", 7, max=100.0), Expectation("ghost", 8, equals=1, has_equals=True)))
     assert [str(p) for p in check_expectations(c, RESULT.values)] == [
         "f.yaml:7: card c1: expectation failed: n is 1234567, expected at most 100.0",
-        "f.yaml:8: card c1: expectation names unknown value 'ghost' (known values: lr, n, name, shape)",
+        "f.yaml:8: card c1: expectation names unknown value 'ghost' (did you mean shape, name, n? 1 other value)",
     ]
 
 
@@ -105,7 +105,7 @@ def test_values_inside_figure_alt_text_are_filled_in_and_located():
     assert [r.name for _, r, _ in card(back="![a {{ lr }}](fig:path)").refs()] == ["path", "lr"]
     _, problems = render_card(card(back="text\n![lr {{ nope }}](fig:path)"), RESULT)
     assert [str(p) for p in problems] == [
-        "content/demo/cards.yaml:11: card c1: unknown value 'nope' (known values: lr, n, name, shape)"]
+        "content/demo/cards.yaml:11: card c1: unknown value 'nope' (did you mean name, shape, n? 1 other value)"]
 
 
 def test_static_images_are_packaged_by_hash_and_a_missing_one_is_located(tmp_path):

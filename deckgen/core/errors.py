@@ -8,6 +8,8 @@ never shows a traceback for a user mistake.
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,11 +22,13 @@ class Problem:
     line: int | None
     card: str | None
     message: str
+    column: int | None = None  # 1-based, where it is known (YAML syntax errors)
 
     def __str__(self) -> str:
         where = ""
         if self.file is not None:
             where = self.file if self.line is None else f"{self.file}:{self.line}"
+            where += f":{self.column}" if self.line is not None and self.column is not None else ""
             where += ": "
         card = f"card {self.card}: " if self.card else ""
         # One line, always: a multi-line message would break grep-able output.
@@ -56,3 +60,17 @@ def display_path(path: Path) -> str:
 def plural(n: int, noun: str, many: str | None = None) -> str:
     """``1 note``, ``2 notes``: counts in messages read as English."""
     return f"{n} {noun if n == 1 else (many or noun + 's')}"
+
+
+def did_you_mean(name: str, known: Iterable[str], what: str, few: int = 3) -> str:
+    """`` (did you mean lr_max, lr_min? 38 other values)``: the closest few known names, then a count.
+
+    A typo is nearly always close to the name meant; an alphabetical list of every name hides it.
+    """
+    names = sorted(set(known))
+    if not names:
+        return f" (there are no {what})"
+    close = difflib.get_close_matches(name, names, n=few, cutoff=0.0)
+    rest = len(names) - len(close)
+    others = f" {rest} other {what if rest != 1 else what[:-1]}" if rest else ""
+    return f" (did you mean {', '.join(close)}?{others})"

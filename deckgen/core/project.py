@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import DeckgenError, Problem, display_path
+from .errors import DeckgenError, Problem, did_you_mean, display_path
 from .yamlfile import load_file
 
 SETTINGS_FILE = "deckgen.yaml"
@@ -103,8 +103,9 @@ class Project:
         by_name = {t.name: t for t in topics}
         unknown = [n for n in names if n not in by_name]
         if unknown:
-            known = ", ".join(by_name) or "none"
-            raise DeckgenError(f"unknown topic {', '.join(unknown)} (topics: {known})")
+            raise DeckgenError([Problem(None, None, None,
+                                        f"unknown topic {name}{did_you_mean(name, by_name, 'topics')}")
+                                for name in unknown])
         seen: dict[str, TopicPaths] = {}
         for n in names:
             seen.setdefault(n, by_name[n])

@@ -20,6 +20,7 @@ import yaml
 from yaml.events import AliasEvent
 
 from .errors import DeckgenError, Problem
+from .yamlhints import card_at, duplicate_key, explain
 
 MAX_DEPTH = 50  # far deeper than any content needs; PyYAML's recursion fails near 1,000
 
@@ -31,6 +32,7 @@ class LocDict(dict[Any, Any]):
     key_lines: dict[Any, int]
     value_lines: dict[Any, int]
     literal: dict[Any, bool]
+    plain: dict[Any, bool]  # an unquoted scalar (where a ` #` starts a comment)
 
 
 class LocList(list[Any]):
@@ -41,11 +43,11 @@ class LocList(list[Any]):
 
 
 class _Located(yaml.YAMLError):
-    """A problem the loader found itself, with its line."""
+    """A problem the loader found itself, with its line (and the key, for a duplicate)."""
 
-    def __init__(self, line: int, message: str) -> None:
+    def __init__(self, line: int, message: str, column: int | None = None, duplicate: object = None) -> None:
         super().__init__(message)
-        self.line, self.message = line, message
+        self.line, self.message, self.column, self.duplicate = line, message, column, duplicate
 
 
 class _Loader(yaml.SafeLoader):
@@ -70,14 +72,14 @@ def _mapping(loader: _Loader, node: yaml.MappingNode) -> LocDict:
     loader.flatten_mapping(node)
     out = LocDict()
     out.line = node.start_mark.line + 1
-    out.key_lines, out.value_lines, out.literal = {}, {}, {}
+    out.key_lines, out.value_lines, out.literal, out.plain = {}, {}, {}, {}
     for key_node, value_node in node.value:
         line = key_node.start_mark.line + 1
         if not isinstance(key_node, yaml.ScalarNode):
             raise _Located(line, "a key must be a plain name, not a list or mapping")
         key = loader.construct_object(key_node, deep=True)
         if key in out:
-            raise _Located(line, f"duplicate key {key!r}")
+            raise _Located(line, f"duplicate key {key!r}", key_node.start_mark.column + 1, key)
         out[key] = loader.construct_object(value_node, deep=True)
         out.key_lines[key] = line
         style = getattr(value_node, "style", None)
@@ -85,6 +87,7 @@ def _mapping(loader: _Loader, node: yaml.MappingNode) -> LocDict:
         # A block scalar's text starts on the line after its `|` indicator.
         out.value_lines[key] = value_node.start_mark.line + 1 + (1 if block else 0)
         out.literal[key] = style == "|"
+        out.plain[key] = isinstance(value_node, yaml.ScalarNode) and not style  # libyaml says "", PyYAML None
     return out
 
 
@@ -157,7 +160,11 @@ def parse_yaml(text: str, shown: str) -> Any:
     try:
         return yaml.load(text, Loader=_Loader)
     except _Located as exc:
-        raise DeckgenError(Problem(shown, exc.line, None, exc.message)) from None
+        if exc.duplicate is not None:
+            found = duplicate_key(text, exc.line, exc.column, exc.duplicate)
+            raise DeckgenError(Problem(shown, found.line, found.card, found.message, found.column)) from None
+        found = explain(text, exc.line, None, exc.message, plain=exc.message)
+        raise DeckgenError(Problem(shown, found.line, found.card, found.message, found.column)) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         what = exc.problem or str(exc)
@@ -165,9 +172,14 @@ def parse_yaml(text: str, shown: str) -> Any:
             # An unclosed quote or bracket: the end of the file is not where the mistake is.
             mark = exc.context_mark
             opened = str(exc.context).removeprefix("while scanning ").removeprefix("while parsing ")
-            what = f"{opened} is never closed"
-        line = mark.line + 1 if mark else None
-        raise DeckgenError(Problem(shown, line, None, f"YAML syntax error: {what}")) from None
+            line = mark.line + 1
+            raise DeckgenError(Problem(shown, line, card_at(text.splitlines(), line),
+                                       f"YAML syntax error: {opened} is never closed", mark.column + 1)) from None
+        if mark is None:
+            raise DeckgenError(Problem(shown, None, None, f"YAML syntax error: {what}")) from None
+        context = exc.context_mark.line + 1 if exc.context_mark is not None else None
+        found = explain(text, mark.line + 1, mark.column + 1, what, context)
+        raise DeckgenError(Problem(shown, found.line, found.card, found.message, found.column)) from None
     except yaml.reader.ReaderError as exc:
         line = text.count("\n", 0, exc.position) + 1
         code = exc.character if isinstance(exc.character, int) else ord(exc.character)

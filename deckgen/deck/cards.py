@@ -32,7 +32,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..core.errors import DeckgenError, Problem
+from ..core.errors import DeckgenError, Problem, did_you_mean
 from ..core.project import Project, TopicPaths
 from ..core.records import REQUIRED, Card, CardType, Expectation, Retirement, Silence, Text, Topic
 from ..core.syntax import Value, cloze_numbers, has_cloze_zero
@@ -51,6 +51,7 @@ MAX_FIELD_CHARS = 20_000
 class _Collector:
     file: str
     problems: list[Problem] = field(default_factory=list)
+    lines: list[str] = field(default_factory=list)  # the file's text, for mistakes YAML lets through
 
     def add(self, line: int | None, card: str | None, message: str) -> None:
         self.problems.append(Problem(self.file, line, card, message))
@@ -65,6 +66,7 @@ def load_topic(project: Project, paths: TopicPaths) -> tuple[Topic, list[Problem
         data = parse_yaml(text, shown)
     except DeckgenError as exc:
         return Topic(paths.name, paths.name, (), paths.cards, paths.compute), exc.problems
+    col.lines = text.splitlines()
     if not isinstance(data, LocDict):
         col.add(1, None, "a cards file must be a mapping with `title` and `cards`")
         return Topic(paths.name, paths.name, (), paths.cards, paths.compute), col.problems
@@ -149,6 +151,8 @@ def _card(raw: Any, line: int, topic: str, col: _Collector) -> Card | None:
             continue
         reported.discard(key)
         fields[key] = Text(value, raw.value_lines[key], raw.literal[key])
+        for message, at, column in _swallowed(key, fields[key], raw.plain.get(key, False), col.lines):
+            col.problems.append(Problem(col.file, at, card_id, message, column))
     allowed = {"extra", *REQUIRED[ctype]}
     for key in fields.keys() - allowed:
         bad(key, f"a {ctype} card has no `{key}` field (it has {', '.join(sorted(allowed))})")
@@ -184,6 +188,38 @@ def _card(raw: Any, line: int, topic: str, col: _Collector) -> Card | None:
         renamed_from=renamed_from,
         renamed_line=raw.value_lines.get("renamed_from"),
     )
+
+
+_CARD_KEY_LINE = re.compile(r"^(?P<key>" + "|".join(sorted(CARD_KEYS)) + r"):(?:\s|$)")
+_FENCE = re.compile(r"^\s*(`{3,}|~{3,})")
+
+
+def _swallowed(key: str, text: Text, plain: bool, lines: list[str]) -> list[tuple[str, int, int | None]]:
+    """Two mistakes YAML accepts silently, each costing the card part of its content.
+
+    A card key indented too far (``covers:`` under a ``back: |`` block) becomes a line of the
+    answer; an unquoted field with `` #`` in it is cut there, the rest read as a comment.
+    """
+    found = []
+    if plain and 0 < text.line <= len(lines):
+        src = lines[text.line - 1]
+        start = src.find(f"{key}:")
+        rest = src[start + len(key) + 1:] if start >= 0 else ""
+        cut = re.search(r"\s#", rest)
+        if cut and "#" not in text.text and "\n" not in text.text:
+            column = start + len(key) + 1 + cut.start() + 2
+            found.append((f"`{key}` stops at ` #`: YAML reads the rest of the line as a comment, so the card would "
+                          f"show only {text.text!r}; put the text in quotes ({key}: \"...\")", text.line, column))
+    if text.literal:
+        fenced = False
+        for i, line in enumerate(text.text.splitlines()):
+            if _FENCE.match(line):
+                fenced = not fenced
+            m = None if fenced else _CARD_KEY_LINE.match(line)
+            if m:
+                found.append((f"this line of `{key}` reads like the card key `{m.group('key')}:`: indented too far, "
+                              f"it became part of the text; indent it like `{key}:`", text.line + i, None))
+    return found
 
 
 def _encodable(text: str) -> bool:
@@ -329,5 +365,8 @@ def check_covers(topics: list[Topic], questions: Mapping[str, object]) -> list[P
         for card in topic.cards:
             for qid in card.covers:
                 if qid not in questions:
-                    problems.append(Problem(card.file, card.line, card.id, f"unknown question id {qid!r} in covers"))
+                    hint = did_you_mean(qid, questions, "question ids") if questions else (
+                        " (no topic's syllabus.yaml lists any question yet)")
+                    problems.append(Problem(card.file, card.line, card.id,
+                                            f"unknown question id {qid!r} in covers{hint}"))
     return problems

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
-from ..core.errors import Problem
+from ..core.errors import Problem, did_you_mean
 from ..core.records import Card, Expectation
 from ..core.syntax import Value
 
@@ -21,7 +21,8 @@ def check_expectations(card: Card, values: dict[str, Value]) -> list[Problem]:
     for exp in card.expects:
         if exp.name not in values:
             out.append(Problem(card.file, exp.line, card.id,
-                               f"expectation names unknown value {exp.name!r}{known_names(values, 'values')}"))
+                               f"expectation names unknown value {exp.name!r}"
+                               f"{known_names(exp.name, values, 'values')}"))
             continue
         failure = _expectation_failure(exp, values[exp.name])
         if failure:
@@ -58,9 +59,8 @@ def _equal(got: Value, want: Value) -> bool:
     return got == want
 
 
-def known_names(names: Mapping[str, object], what: str) -> str:
+def known_names(name: str, names: Mapping[str, object], what: str) -> str:
+    """The closest names the topic does compute, for a message about one it does not."""
     if not names:
         return f" (the topic computes no {what})"
-    shown = ", ".join(sorted(names)[:12])
-    more = "" if len(names) <= 12 else ", ..."
-    return f" (known {what}: {shown}{more})"
+    return did_you_mean(name, names, what)

@@ -218,7 +218,7 @@ def render_card(card: Card, result: TopicResult, folder: Path | None = None,
             if ref.kind == "figure":
                 fig = result.figures.get(ref.name)
                 if fig is None:
-                    fail(line, f"unknown figure {ref.name!r}{known_names(result.figures, 'figures')}")
+                    fail(line, f"unknown figure {ref.name!r}{known_names(ref.name, result.figures, 'figures')}")
                     return ""
                 media[fig.media_name] = fig
                 # Values in the alt text are filled in too, located at their own line.
@@ -226,7 +226,7 @@ def render_card(card: Card, result: TopicResult, folder: Path | None = None,
                 alt = VALUE_RE.sub(lambda vm: substitute(vm, text, base + alt_start), ref.spec)
                 return slot(figure_html(fig, alt))
             if ref.name not in result.values:
-                fail(line, f"unknown value {ref.name!r}{known_names(result.values, 'values')}")
+                fail(line, f"unknown value {ref.name!r}{known_names(ref.name, result.values, 'values')}")
                 return ""
             try:
                 shown = format_value(result.values[ref.name], ref.spec)
