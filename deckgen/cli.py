@@ -70,7 +70,12 @@ class _Progress:
         self.quiet = quiet
         self.start = time.perf_counter()
 
-    def __call__(self, topic: str, status: str, seconds: float) -> None:
+    def __call__(self, topic: str, status: str, seconds: float, detail: str = "") -> None:
+        if status == "stderr":  # the author's own output (warnings, debugging prints): shown even with -q
+            click.echo(f"  {topic}: compute.py wrote to stderr:", err=True)
+            for line in detail.rstrip().splitlines():
+                click.echo(f"    | {line}", err=True)
+            return
         if self.quiet:
             return
         text = {

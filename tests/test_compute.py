@@ -94,7 +94,8 @@ FAILING = {
     "nan": ("def compute(ctx):\n    ctx.value('x', float('nan'))\n",
             "content/bad/compute.py:2: value 'x' is not finite (nan)"),
     "prints": ("def compute(ctx):\n    print('debug 42')\n",
-               "content/bad/compute.py: computation printed to stdout ('debug 42'); register results with ctx.value()"),
+               "content/bad/compute.py:2: computation printed to stdout ('debug 42'); register results with "
+               "ctx.value(), or print to sys.stderr to debug"),
     "nocompute": ("X = 1\n", "content/bad/compute.py: defines no compute(ctx) function"),
     "unrenderable": ("def compute(ctx):\n    def draw(fig):\n        fig.subplots().set_title(r'$\\frac{$')\n"
                      "    ctx.figure('f', draw)\n",
@@ -203,3 +204,17 @@ def test_night_variant_mirrors_greys_and_keeps_colours():
     # At night no pure black ink is left outside the heatmap, which keeps its own colours.
     heatmap_free = night.crop((0, 0, night.width // 2, night.height))
     assert min(sum(c) for _, c in heatmap_free.getcolors(1 << 16)) >= 3 * 25
+
+
+def test_a_computations_stderr_is_shown_under_its_topic_also_when_it_fails(make_project, cli):
+    """Debugging prints and warnings are the author's tools: they reach the terminal, labelled."""
+    compute = ("import sys\nimport warnings\n\n\ndef compute(ctx):\n    print('x is', 41 + 1, file=sys.stderr)\n"
+               "    warnings.warn('this API is deprecated')\n    raise ValueError('bad')\n")
+    root = make_project({"t": {"cards": "cards: []\n", "compute": compute}})
+    result = cli("build", "--project", root, "-q")
+    assert result.exit_code == 1
+    lines = result.output.splitlines()
+    at = lines.index("  t: compute.py wrote to stderr:")
+    assert lines[at + 1] == "    | x is 42"
+    assert any("UserWarning: this API is deprecated" in line for line in lines[at + 2:])
+    assert "error: content/t/compute.py:8: ValueError: bad" in lines

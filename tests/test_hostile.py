@@ -274,7 +274,8 @@ CASES = [
                                                      "    time.sleep(60)")),
          "content/t/compute.py: computation timed out after 1 s", args=("--timeout", "1")),
     case("prints-to-stdout", t("cards: []\n", y("def compute(ctx):", "    print('hello')", "    ctx.value('v', 1)")),
-         "content/t/compute.py: computation printed to stdout ('hello'); register results with ctx.value()"),
+         "content/t/compute.py:2: computation printed to stdout ('hello'); register results with ctx.value(), or "
+         "print to sys.stderr to debug"),
     case("nan-inside-a-tensor", t("cards: []\n", y("import torch", "def compute(ctx):",
                                                   "    ctx.value('v', torch.tensor([1.0, float('nan')]))")),
          "content/t/compute.py:3: value 'v' is not finite ([1.0, nan])"),
@@ -465,7 +466,10 @@ def test_hostile_looking_but_valid_input_builds(tmp_path, name: str):
     _write(root, case_.files)
     result = run_cli("build", "--project", root, "-q")
     assert result.exit_code == 0, result.output
-    assert result.output.startswith("wrote build/test-deck.apkg: ")
+    shown = [line for line in result.output.splitlines() if not line.startswith("  ")]  # progress, stderr
+    assert shown[0].startswith("wrote build/test-deck.apkg: ")
+    if name == "prints-to-stderr":  # the author's stderr is shown under the topic's name, even with -q
+        assert "  t: compute.py wrote to stderr:\n    | warning\n" in result.output
     for rel in case_.absent:
         assert not (root / rel).exists(), rel
     col = fresh_collection(tmp_path / "anki")
@@ -496,7 +500,7 @@ def test_output_on_file_descriptor_1_is_caught(tmp_path):
                          cwd=tmp_path)
     assert "raw bytes" not in run.stdout and "from echo" not in run.stdout, run.stdout
     assert run.returncode == 1
-    hint = "register results with ctx.value()"
+    hint = "register results with ctx.value(), or print to sys.stderr to debug"
     assert run.stderr.splitlines() == [
         f"error: proj/content/echo/compute.py: computation printed to stdout ('from echo'); {hint}",
         f"error: proj/content/raw/compute.py: computation printed to stdout ('raw bytes'); {hint}",

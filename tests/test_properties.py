@@ -41,7 +41,7 @@ pytestmark = pytest.mark.slow  # the real deck / a browser / generated projects:
 
 PREVIOUS = b"the previous package, which a failed build must leave alone"
 APKG = "build/test-deck.apkg"
-ERROR_LINE = re.compile(r"error: (?P<file>[^:]+?)(?::(?P<line>[1-9]\d*))?: (?P<message>\S.*)")
+ERROR_LINE = re.compile(r"error: (?P<file>[^:]+?)(?::(?P<line>[1-9]\d*)(?::(?P<column>[1-9]\d*))?)?: (?P<message>\S.*)")
 FIELDS_OF = {"basic": {"front": "Front", "back": "Back", "extra": "Extra"},
              "basic-reversed": {"front": "Front", "back": "Back", "extra": "Extra"},
              "cloze": {"text": "Text", "extra": "Extra"}}

@@ -13,10 +13,10 @@ import json
 import sys
 import time
 import types
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from ..core.errors import Problem
 from ..core.fs import atomic_write
@@ -31,7 +31,11 @@ if TYPE_CHECKING:  # imported where used: a build with every result cached never
 
     from . import worker
 
-Progress = Callable[[str, str, float], None]  # (topic, status, seconds); status: cached|started|done|failed
+class Progress(Protocol):
+    """Told what happens to each topic: ``cached``, ``started``, ``done`` or ``failed`` (with the seconds
+    it ran), and ``stderr`` with what the computation wrote to stderr (warnings, debugging prints)."""
+
+    def __call__(self, topic: str, status: str, seconds: float, detail: str = "") -> None: ...
 
 
 @dataclass(frozen=True)
@@ -50,7 +54,7 @@ class _Running:
     started: float
 
 
-def silent(topic: str, status: str, seconds: float) -> None:
+def silent(topic: str, status: str, seconds: float, detail: str = "") -> None:
     """The default progress callback: report nothing."""
 
 
@@ -193,6 +197,8 @@ def _run_all(project: Project, cache: Cache, todo: list[tuple[Topic, str]], opti
                 result = _finish(project, cache, r, outcome, problems)
                 if result is not None:
                     results[r.topic.name] = result
+                if outcome.stderr.strip():
+                    progress(r.topic.name, "stderr", elapsed, outcome.stderr)
                 progress(r.topic.name, "done" if result is not None else "failed", elapsed)
     finally:
         for r in running:
@@ -226,8 +232,10 @@ def _finish(project: Project, cache: Cache, r: _Running, outcome: worker.Success
         return None
     if outcome.stdout.strip():
         first = outcome.stdout.strip().splitlines()[0][:120]
-        problems.append(Problem(shown, None, None,
-                                f"computation printed to stdout ({first!r}); register results with ctx.value()"))
+        file, line = (project.rel(Path(outcome.stdout_at[0])), outcome.stdout_at[1]) if outcome.stdout_at else (
+            shown, None)
+        problems.append(Problem(file, line, None, f"computation printed to stdout ({first!r}); register results "
+                                "with ctx.value(), or print to sys.stderr to debug"))
         return None
     if outcome.left:
         shown_left = ", ".join(project.rel(Path(f)) for f in outcome.left[:3])

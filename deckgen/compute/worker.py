@@ -59,6 +59,7 @@ class Success:
     stderr: str
     seconds: float
     left: list[str] = field(default_factory=list)  # files the code wrote into the project tree
+    stdout_at: tuple[str, int] | None = None  # the author's line that first wrote to sys.stdout
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,7 @@ class Failure:
     file: str | None
     line: int | None
     message: str
-    extra: list[str] = field(default_factory=list)
+    stderr: str = ""  # what the code wrote to stderr before it failed (its debugging prints, warnings)
 
 
 def run(conn: Connection, request: Request) -> None:
@@ -78,6 +79,7 @@ def run(conn: Connection, request: Request) -> None:
             result = _failure(exc, request)
         except BaseException:  # e.g. a traceback that cannot be formatted
             result = Failure(request.compute_path, None, f"{type(exc).__name__} (its message could not be shown)")
+        result = Failure(result.file, result.line, result.message, getattr(exc, "deckgen_stderr", ""))
     try:
         conn.send(result)
     finally:
@@ -129,8 +131,6 @@ def _seed() -> None:
 def _run(request: Request) -> Success | Failure:
     os.environ["MPLBACKEND"] = "Agg"
     sys.dont_write_bytecode = True  # never leave __pycache__ in the author's content folders
-    import importlib.util
-
     import matplotlib
 
     matplotlib.use("Agg", force=True)
@@ -159,51 +159,93 @@ def _run(request: Request) -> Success | Failure:
     topic_dir = str(path.parent)
     sys.path[:0] = [topic_dir, request.content_dir]
     start = time.perf_counter()
-    out, err, raw_out = io.StringIO(), io.StringIO(), io.BytesIO()
+    out, err = _LocatedStdout(Path(request.content_dir).resolve()), io.StringIO()
+    raw_out, raw_err = io.BytesIO(), io.BytesIO()
     ctx = Context()
-    # A scratch working directory: relative writes by the author's code land outside the project.
-    with tempfile.TemporaryDirectory(prefix="deckgen-") as scratch:
-        os.chdir(scratch)
-        with _fd1_into(raw_out), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            spec = importlib.util.spec_from_file_location(f"deckgen_topic_{request.topic.replace('-', '_')}", path)
-            assert spec is not None and spec.loader is not None
-            module = importlib.util.module_from_spec(spec)
-            # Registered like an imported module: dataclasses, pickling and inspect.getsource on a
-            # class look their module up in sys.modules. The process is used once, so nothing leaks.
-            sys.modules[spec.name] = module
-            spec.loader.exec_module(module)
-            compute = getattr(module, "compute", None)
-            if not callable(compute):
-                return Failure(str(path), None, "defines no compute(ctx) function")
-            compute(ctx)
-            figures: dict[str, tuple[bytes, bytes]] = {}
-            for spec_ in ctx.figures.values():
-                figures[spec_.name] = render(spec_)
-        os.chdir(request.project_root)
+    try:
+        # A scratch working directory: relative writes by the author's code land outside the project.
+        with tempfile.TemporaryDirectory(prefix="deckgen-") as scratch:
+            os.chdir(scratch)
+            with _fd_into(1, raw_out), _fd_into(2, raw_err), contextlib.redirect_stdout(out), \
+                    contextlib.redirect_stderr(err):
+                figures = _execute(request, path, ctx)
+            os.chdir(request.project_root)
+    except BaseException as exc:
+        with contextlib.suppress(Exception):  # the parent shows it with the failure
+            exc.deckgen_stderr = _joined(err, raw_err)  # type: ignore[attr-defined]
+        raise
+    if figures is None:
+        return Failure(str(path), None, "defines no compute(ctx) function", _joined(err, raw_err))
     seconds = time.perf_counter() - start
     deps = _dependencies(opened, [m for name, m in sys.modules.items() if name not in preloaded], request)
     left = _left_in_project(written, request)
     stdout = out.getvalue() + raw_out.getvalue().decode("utf-8", "replace")
-    return Success(ctx.values, figures, deps, stdout, err.getvalue(), seconds, left)
+    return Success(ctx.values, figures, deps, stdout, _joined(err, raw_err), seconds, left, out.first)
+
+
+def _execute(request: Request, path: Path, ctx: Any) -> dict[str, tuple[bytes, bytes]] | None:
+    """Import the topic's module, call ``compute(ctx)`` and render its figures (None: no compute)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(f"deckgen_topic_{request.topic.replace('-', '_')}", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    # Registered like an imported module: dataclasses, pickling and inspect.getsource on a
+    # class look their module up in sys.modules. The process is used once, so nothing leaks.
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    compute = getattr(module, "compute", None)
+    if not callable(compute):
+        return None
+    compute(ctx)
+    return {spec_.name: render(spec_) for spec_ in ctx.figures.values()}
+
+
+def _joined(err: io.StringIO, raw: io.BytesIO) -> str:
+    return err.getvalue() + raw.getvalue().decode("utf-8", "replace")
+
+
+class _LocatedStdout(io.StringIO):
+    """sys.stdout for the author's code: keeps what is printed, and the author's line that printed first.
+
+    Printing is an error (results go through ``ctx.value``); the line makes it a one-step fix.
+    """
+
+    def __init__(self, content: Path) -> None:
+        super().__init__()
+        self.content = content
+        self.first: tuple[str, int] | None = None
+
+    def write(self, text: str) -> int:
+        if self.first is None and text:
+            frame = sys._getframe(1)
+            while frame is not None:
+                if _inside(Path(frame.f_code.co_filename), self.content):
+                    self.first = (frame.f_code.co_filename, frame.f_lineno)
+                    break
+                frame = frame.f_back  # type: ignore[assignment]
+        return super().write(text)
 
 
 @contextlib.contextmanager
-def _fd1_into(sink: io.BytesIO) -> Iterator[None]:
-    """Capture writes to file descriptor 1 too (os.write, subprocesses, C code), not only sys.stdout.
+def _fd_into(fd: int, sink: io.BytesIO) -> Iterator[None]:
+    """Capture writes to file descriptor ``fd`` too (os.write, subprocesses, C code), not only sys.stdout.
 
-    The worker's fd 1 is deckgen's own stdout: anything the author's code writes there would
-    otherwise land in the middle of deckgen's output and escape the "no printing" rule.
+    The worker's fd 1 and 2 are deckgen's own: anything the author's code writes there would
+    otherwise land in the middle of deckgen's output, unlabelled, and escape the "no printing" rule.
     """
-    sys.stdout.flush()
-    saved = os.dup(1)
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    saved = os.dup(fd)
     with tempfile.TemporaryFile() as tmp:
-        os.dup2(tmp.fileno(), 1)
+        os.dup2(tmp.fileno(), fd)
         try:
             yield
         finally:
-            with contextlib.suppress(Exception):
-                sys.stdout.flush()
-            os.dup2(saved, 1)
+            for stream in (sys.stdout, sys.stderr):
+                with contextlib.suppress(Exception):
+                    stream.flush()
+            os.dup2(saved, fd)
             os.close(saved)
             tmp.seek(0)
             sink.write(tmp.read())

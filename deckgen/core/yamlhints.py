@@ -68,7 +68,8 @@ def explain(text: str, line: int, column: int | None, problem: str, context_line
             return Explained(line, _indent(src) + 1, card_at(lines, line),
                              f"`{m.group('key')}:` is indented more than `{above[0]}:` above it, so YAML reads it as "
                              f"part of that value; give them the same indentation")
-        if m and m.group("value"):
+        if m and m.group("value") and ": " in m.group("value") and column is not None \
+                and column - 1 > src.index(":"):
             key = m.group("key")
             return Explained(line, column, card_at(lines, line),
                              f"the text after `{key}:` contains `: `, which YAML reads as the start of a new key; "
@@ -78,7 +79,10 @@ def explain(text: str, line: int, column: int | None, problem: str, context_line
                                          "expected <block end>", "expected ',' or")):
         for n in range(line, max(1, min(context_line or line, line), line - 3) - 1, -1):
             m = _KEY.match(lines[n - 1]) if n <= len(lines) else None
-            start = ((m.group("value") or "")[:1]) if m else ""
+            value = (m.group("value") or "") if m else ""
+            start = value[:1]
+            if start == "*" and re.fullmatch(r"\*[^\s,\[\]{}]+\s*", value):
+                break  # a real alias (`key: *name`): the loader's own message says what to do
             if m and start in _READ_AS:
                 key = m.group("key")
                 return Explained(n, lines[n - 1].index(m.group("value")) + 1, card_at(lines, n),
