@@ -97,9 +97,11 @@ def test_a_renamed_card_updates_one_note_adds_none_and_keeps_its_reviews(learner
     root, col = learner
     card_before = note(col, "old-name").cards()[0].id
     edit(root, "  - id: old-name\n", "  - id: new-name\n    renamed_from: old-name\n")
-    code, out = build(root)
-    assert code == 0, out
-    assert "  renamed 1: old-name -> new-name\n" in out
+    result = run_cli("build", "--project", root, "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["renamed"] == [{"from": "old-name", "to": "new-name"}]
+    assert report["added"] == report["changed"] == report["retired"] == []
     log = import_package(col, root / "build/test-deck.apkg")
     assert len(log.new) == 0 and len(log.updated) == 1 and not log.conflicting
     renamed = note(col, "old-name")  # the GUID is the old id's: the same note
