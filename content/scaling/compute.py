@@ -304,6 +304,8 @@ def allocation(ctx):
     ctx.value("a3_ratio", d3 / n3)
     ctx.value("a3_exp_n", BETA_CH / (ALPHA_CH + BETA_CH))
     ctx.value("a3_exp_d", ALPHA_CH / (ALPHA_CH + BETA_CH))
+    ctx.value("kp_alpha_n", 0.076)
+    ctx.value("kp_10x_drop", 1 - 10**-0.076)
     ctx.value("ch_E", E_CH)
     ctx.value("ch_A", A_CH)
     ctx.value("ch_B", B_CH)
