@@ -297,7 +297,7 @@ def ssm(ctx):
         ax.set_xlabel("position")
         ax.set_ylabel("state h")
         ax.set_ylim(-1.45, 1.15)
-        ax.set_title("One-state SSM remembering marked tokens")
+        ax.set_title("Remembering the marked tokens")
         ax.legend(fontsize=7, loc="lower center", ncol=2)
 
     ctx.figure("selective_state", draw, width=4.2, height=3.0)
