@@ -101,6 +101,26 @@ events.clear()
 loss_fn(ddp(x[half:]), y[half:]).backward()
 out["sync_grad"] = flat(model).tolist()
 out["sync_allreduces"] = sum(e[0] == "allreduce" for e in events)
+
+
+class TwoHeads(nn.Module):  # the second head is never used
+    def __init__(self):
+        super().__init__()
+        self.used, self.unused = nn.Linear(4, 1), nn.Linear(4, 1)
+
+    def forward(self, inp):
+        return self.used(inp)
+
+
+two = nn.parallel.DistributedDataParallel(TwoHeads())
+out["unused_error"] = "none"
+for it in range(2):
+    try:
+        loss_fn(two(x), y).backward()
+    except RuntimeError as exc:
+        out["unused_error"] = str(exc).split(". ")[0]
+        out["unused_error_iter"] = it
+        break
 dist.destroy_process_group()
 sys.stdout.write(json.dumps(out))
 sys.stdout.flush()
@@ -251,6 +271,8 @@ def finish_gloo(ctx, started):
     acc_err = (s0 - acc).abs().max().item()
     assert acc_err < TOL, acc_err
     ctx.value("sync_is_avg_of_sums", acc_err < TOL)
+    ctx.value("unused_error", r0["unused_error"])
+    ctx.value("unused_error_iter", r0.get("unused_error_iter", -1) + 1)  # 1-based iteration
 
 
 def ddp_defaults(ctx):
@@ -500,6 +522,7 @@ def tensor_parallel(ctx):
     ctx.value("tp_d_in", d_in)
     ctx.value("tp_d_out", d_out)
     ctx.value("tp_n", tp)
+    ctx.value("tp_batch", batch)
     ctx.value("tp_tol", TOL)
     ctx.value("tp_col_ok", col_err < TOL)
     ctx.value("tp_row_ok", row_err < TOL)
