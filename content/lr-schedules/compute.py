@@ -167,6 +167,7 @@ def compute(ctx):
     ctx.value("oc_peak_frac", (one_lrs.index(max(one_lrs)) + 1) / len(one_lrs))
     ctx.value("oc_end", one_lrs[-1])
     ctx.value("oc_lr_if_per_epoch", one_lrs[epochs - 1])  # lr in the last epoch if stepped once per epoch
+    ctx.value("oc_lr_after_per_epoch", one_lrs[epochs])  # ... and after that epoch's step()
     ctx.value("oc_mom_start", one_mom[0])
     ctx.value("oc_mom_at_peak", min(one_mom))
     ctx.value("oc_mom_end", one_mom[-1])
@@ -293,7 +294,6 @@ def compute(ctx):
         ax.set_ylabel("learning rate")
         ax.set_title(f"Decay schedules, lr₀ = {lr0:g}")
         ax.legend(fontsize="small", loc="upper right")
-        ax.grid(alpha=0.3)
 
     lr0, step_fig, gamma_fig = 0.1, 20, 0.5  # differs from the MultiStepLR curve so both stay visible
     opt = make_opt(lr0)
@@ -313,7 +313,6 @@ def compute(ctx):
         ax.set_ylim(0, 0.16)  # headroom for the legend
         ax.set_yticks([0, 0.025, 0.05, 0.075, 0.1])
         ax.legend(fontsize="small", loc="upper right", ncol=1)
-        ax.grid(alpha=0.3)
 
     ctx.figure("warmup_schedules", draw_warm, width=4.2, height=3.2)
 
@@ -329,8 +328,6 @@ def compute(ctx):
             for ax in (ax1, ax2):
                 ax.axvline(c, ls="--", color="C3", alpha=0.6)
         ax1.set_title(f"Plateau: factor {plateau.factor:g}, patience {plateau.patience}")
-        ax1.grid(alpha=0.3)
-        ax2.grid(alpha=0.3)
 
     ctx.figure("plateau", draw_plateau, width=4.2, height=3.6)
 
@@ -343,6 +340,5 @@ def compute(ctx):
         ax.set_ylabel("excess loss")
         ax.set_title(f"Noisy mini-batch SGD (batch {bs})")
         ax.legend(fontsize="small", loc="upper right")
-        ax.grid(alpha=0.3)
 
     ctx.figure("why_schedule", draw_why, width=4.2, height=3.2)
