@@ -167,6 +167,7 @@ def compute(ctx):
     ctx.value("oc_peak_frac", (one_lrs.index(max(one_lrs)) + 1) / len(one_lrs))
     ctx.value("oc_end", one_lrs[-1])
     ctx.value("oc_lr_if_per_epoch", one_lrs[epochs - 1])  # lr in the last epoch if stepped once per epoch
+    ctx.value("oc_lr_after_per_epoch", one_lrs[epochs])  # ... and after that epoch's step()
     ctx.value("oc_mom_start", one_mom[0])
     ctx.value("oc_mom_at_peak", min(one_mom))
     ctx.value("oc_mom_end", one_mom[-1])

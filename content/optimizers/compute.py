@@ -7,6 +7,7 @@ Sections (in card order):
   4. Momentum, RMSProp, Adam (with and without bias correction), AdamW vs Adam + L2.
   5. The torch.optim API: param groups, state, zero_grad, memory per optimizer.
   6. Trajectories of SGD / momentum / RMSProp / Adam on an elongated bowl and on Rosenbrock.
+  7. Beyond Adam: Nesterov, Adafactor, 8-bit optimizer states, Muon, Lion, LARS and LAMB.
 """
 
 import torch
@@ -542,6 +543,352 @@ def trajectories(ctx):
     ctx.figure("opt_paths_rosenbrock", draw_rosen, width=6.0, height=4.4)
 
 
+# --------------------------------------------------------------------------------------------
+# 7. Beyond Adam: Nesterov, Adafactor, 8-bit states, Muon, Lion, LARS / LAMB
+# --------------------------------------------------------------------------------------------
+NS_QUINTIC = (3.4445, -4.7750, 2.0315)  # Keller Jordan's Muon coefficients (also torch.optim.Muon's defaults)
+NS_CUBIC = (1.5, -0.5, 0.0)  # the classic Newton-Schulz iteration X <- 1.5 X - 0.5 X X^T X
+
+
+def ns_iterate(x, coeffs, steps):
+    """Odd-polynomial Newton-Schulz steps X <- aX + b(XX^T)X + c(XX^T)^2 X (no normalisation)."""
+    a, b, c = coeffs
+    for _ in range(steps):
+        gram = x @ x.T
+        x = a * x + (b * gram + c * gram @ gram) @ x
+    return x
+
+
+def newton_schulz(g, coeffs=NS_QUINTIC, steps=5, eps=1e-7):
+    """Muon's orthogonalisation in float32: scale to Frobenius norm 1 (so every singular value is <= 1),
+    work on the wide orientation (the Gram matrix is the smaller one), iterate."""
+    tall = g.shape[0] > g.shape[1]
+    x = g.T if tall else g
+    x = ns_iterate(x / (x.norm() + eps), coeffs, steps)
+    return x.T if tall else x
+
+
+def dynamic_map_unsigned():
+    """An unsigned 8-bit 'dynamic tree' code in the spirit of Dettmers et al. (2022): decade k = 0..6 covers
+    [0.1, 1] x 10^(k-6) with 2^(k+1) evenly spaced levels, plus 0 and 1 (256 levels, 7 orders of magnitude)."""
+    levels = [0.0, 1.0]
+    for k in range(7):
+        edges = torch.linspace(0.1, 1.0, 2 ** (k + 1) + 1, dtype=torch.float64)
+        levels += ((edges[:-1] + edges[1:]) / 2 * 10.0 ** (k - 6)).tolist()
+    return torch.tensor(sorted(levels), dtype=torch.float64)
+
+
+def quantize_blocks(x, block, code=None):
+    """Block-wise absmax quantization of a non-negative tensor: each block is divided by its max, rounded to
+    the nearest of 256 levels (linear uint8 when code is None, else the given code), and scaled back."""
+    xb = x.reshape(-1, block)
+    scale = xb.max(dim=1, keepdim=True).values
+    u = xb / scale
+    if code is None:
+        q = torch.round(u * 255) / 255
+    else:
+        idx = torch.searchsorted(code, u.clamp(0, 1)).clamp(1, len(code) - 1)
+        lo, hi = code[idx - 1], code[idx]
+        q = torch.where(u - lo < hi - u, lo, hi)
+    return (q * scale).reshape(x.shape)
+
+
+def beyond_adam(ctx):
+    f64 = torch.float64
+    torch.manual_seed(0)  # this section's random data do not depend on how much the others drew
+
+    # ---- Nesterov: PyTorch's rule by hand, torch.optim.SGD(nesterov=True), and Sutskever's look-ahead form.
+    a_mat, b_vec = torch.randn(32, 6, dtype=f64), torch.randn(32, dtype=f64)
+
+    def grad_ls(w):  # gradient of the mean squared error ||A w - b||^2 / n
+        return 2 * a_mat.T @ (a_mat @ w - b_vec) / len(b_vec)
+
+    lr, mu, steps = 0.05, 0.9, 40
+    w = torch.zeros(6, dtype=f64, requires_grad=True)
+    opt = torch.optim.SGD([w], lr=lr, momentum=mu, nesterov=True)
+    w_hand, buf = torch.zeros(6, dtype=f64), torch.zeros(6, dtype=f64)
+    theta, vel = torch.zeros(6, dtype=f64), torch.zeros(6, dtype=f64)
+    diff_hand = diff_sutskever = 0.0
+    for _ in range(steps):
+        opt.zero_grad()
+        w.grad = grad_ls(w.detach())
+        opt.step()
+        g = grad_ls(w_hand)  # PyTorch's form: v = mu v + g, then step along g + mu v
+        buf = mu * buf + g
+        w_hand = w_hand - lr * (g + mu * buf)
+        vel = mu * vel - lr * grad_ls(theta + mu * vel)  # Sutskever et al.: gradient at the look-ahead point
+        theta = theta + vel
+        diff_hand = max(diff_hand, (w.detach() - w_hand).abs().max().item())
+        diff_sutskever = max(diff_sutskever, (w.detach() - (theta + mu * vel)).abs().max().item())
+    nes_tol = 1e-12
+    assert diff_hand < nes_tol and diff_sutskever < nes_tol, (diff_hand, diff_sutskever)
+    ctx.value("nes_tol", nes_tol)
+    ctx.value("nes_lr", lr)
+    ctx.value("nes_mu", mu)
+    ctx.value("nes_steps", steps)
+    ctx.value("nes_agree", True)
+
+    # Heavy ball vs Nesterov on f = (x^2 + K y^2)/2: same lr and momentum, only the rule differs.
+    k_curv, nes_fig_lr, nes_fig_steps = 100.0, 0.005, 40
+    runs = {}
+    for name, kw in (("heavy ball", {"momentum": mu}), ("Nesterov", {"momentum": mu, "nesterov": True})):
+        pts, losses = run_path(lambda ps, kw=kw: torch.optim.SGD(ps, lr=nes_fig_lr, **kw),
+                               lambda p: 0.5 * (p[0] ** 2 + k_curv * p[1] ** 2), [1.0, 1.0], nes_fig_steps)
+        runs[name] = pts[:, 1]  # the coordinate along the steep axis
+    ctx.value("nes_k", k_curv)
+    ctx.value("nes_fig_lr", nes_fig_lr)
+    ctx.value("nes_fig_steps", nes_fig_steps)
+    ctx.value("nes_y_hb", runs["heavy ball"][-1].abs().item())
+    ctx.value("nes_y_nag", runs["Nesterov"][-1].abs().item())
+    # Per-step contraction along a direction of curvature lam: the spectral radius of the linear map
+    # (x, v) -> (x', v') of each rule. Heavy ball: det = mu, so complex roots have |z| = sqrt(mu) whatever lam;
+    # Nesterov: det = mu (1 - lr lam), so steep directions are damped faster.
+    def radius(lam, nesterov):
+        e = nes_fig_lr
+        if nesterov:
+            mat = torch.tensor([[1 - e * lam * (1 + mu), -e * mu * mu], [lam, mu]], dtype=f64)
+        else:
+            mat = torch.tensor([[1 - e * lam, -e * mu], [lam, mu]], dtype=f64)
+        return torch.linalg.eigvals(mat).abs().max().item()
+
+    ctx.value("nes_rate_hb_steep", radius(k_curv, False))
+    ctx.value("nes_rate_nag_steep", radius(k_curv, True))
+    ctx.value("nes_rate_hb_flat", radius(1.0, False))
+    ctx.value("nes_rate_nag_flat", radius(1.0, True))
+
+    def draw_nesterov(fig):
+        ax = fig.subplots()
+        for (name, ys), color in zip(runs.items(), ("C1", "C2"), strict=True):
+            ax.plot(ys, color=color, label=name, lw=1.5, marker="o", ms=2.5)
+        ax.axhline(0, color="0.5", lw=0.8)
+        ax.set_xlabel("step")
+        ax.set_ylabel("y (steep axis, minimum at 0)")
+        ax.set_title(f"(x² + {k_curv:g}y²)/2, lr {nes_fig_lr:g}, momentum {mu:g}", fontsize=10)
+        ax.legend(fontsize=9)
+
+    ctx.figure("opt_nesterov_vs_heavy_ball", draw_nesterov, width=4.2, height=3.0)
+
+    # ---- Adafactor: factored second moment. Memory for a stated matrix; state shapes from torch.optim.Adafactor.
+    rows, cols = 4096, 16384
+    ctx.value("af_rows", rows)
+    ctx.value("af_cols", cols)
+    ctx.value("af_adam_v", rows * cols)
+    ctx.value("af_factored", rows + cols)
+    ctx.value("af_ratio", rows * cols / (rows + cols))
+    small = torch.randn(64, 256, requires_grad=True)
+    af_opt = torch.optim.Adafactor([small])
+    (small ** 2).sum().backward()
+    af_opt.step()
+    st = af_opt.state[small]
+    ctx.value("af_small_shape", list(small.shape))
+    ctx.value("af_row_shape", list(st["row_var"].shape))
+    ctx.value("af_col_shape", list(st["col_var"].shape))
+    ctx.value("af_small_state", st["row_var"].numel() + st["col_var"].numel())
+    ctx.value("af_small_full", small.numel())
+    ctx.value("af_state_keys", ", ".join(k for k in st if st[k] is not None))
+    af_defaults = af_opt.defaults
+    ctx.value("af_default_lr", af_defaults["lr"])
+    ctx.value("af_default_d", af_defaults["d"])
+    ctx.value("af_default_beta2_decay", af_defaults["beta2_decay"])
+    # The rank-1 estimate V_hat = R C / sum(R) keeps every row and column sum of V; exact when V is rank 1.
+    v_rand = torch.rand(6, 8, dtype=f64) ** 4  # a positive, far-from-rank-1 matrix
+    r_sum, c_sum = v_rand.sum(1, keepdim=True), v_rand.sum(0, keepdim=True)
+    v_hat = r_sum @ c_sum / r_sum.sum()
+    af_tol = 1e-12
+    sums_err = max((v_hat.sum(1) - v_rand.sum(1)).abs().max().item(), (v_hat.sum(0) - v_rand.sum(0)).abs().max().item())
+    v_rank1 = torch.rand(6, 1, dtype=f64) @ torch.rand(1, 8, dtype=f64)
+    r1, c1 = v_rank1.sum(1, keepdim=True), v_rank1.sum(0, keepdim=True)
+    rank1_err = (r1 @ c1 / r1.sum() - v_rank1).abs().max().item()
+    assert sums_err < af_tol and rank1_err < af_tol, (sums_err, rank1_err)
+    ctx.value("af_tol", af_tol)
+    ctx.value("af_rand_rel_err", ((v_hat - v_rand).abs().sum() / v_rand.sum()).item())
+
+    # ---- 8-bit optimizer states: memory for a stated parameter count, and why v needs a non-linear code.
+    n_params, block = 7_000_000_000, 2048
+    gib = 2 ** 30
+    ctx.value("q8_params_b", n_params / 1e9)
+    ctx.value("q8_block", block)
+    ctx.value("q8_adam32_gib", 8 * n_params / gib)  # two fp32 moments
+    scales_bytes = 2 * (n_params // block) * 4  # one fp32 absmax per block, per state
+    ctx.value("q8_adam8_gib", (2 * n_params + scales_bytes) / gib)
+    ctx.value("q8_scales_mib", scales_bytes / 2**20)
+    ctx.value("q8_saving", 1 - (2 * n_params + scales_bytes) / (8 * n_params))
+    # Adam's v spans orders of magnitude: per-coordinate gradient scales log-normal (sigma 1 in ln).
+    count = 2 ** 18
+    g_scale = 1e-3 * torch.exp(torch.randn(count, dtype=f64))
+    v = g_scale ** 2
+    m = g_scale * torch.randn(count, dtype=f64) * 0.3
+    eps = 1e-8
+    v_lin_block = quantize_blocks(v, block)
+    v_lin_global = quantize_blocks(v, count)
+    v_dyn = quantize_blocks(v, block, dynamic_map_unsigned())
+    ctx.value("q8_v_orders", torch.log10(v.max() / v.min()).item())
+    ctx.value("q8_zero_global", (v_lin_global == 0).double().mean().item())
+    ctx.value("q8_zero_block", (v_lin_block == 0).double().mean().item())
+    ctx.value("q8_zero_dyn", (v_dyn == 0).double().mean().item())
+    ctx.value("q8_zero_dyn_count", int((v_dyn == 0).sum()))
+    ctx.value("q8_zero_block_count", int((v_lin_block == 0).sum()))
+    u_true = (m / (v.sqrt() + eps)).abs()
+    ctx.value("q8_upd_true_max", u_true.max().item())
+    ctx.value("q8_upd_lin_max", (m / (v_lin_block.sqrt() + eps)).abs().max().item())
+    ctx.value("q8_upd_dyn_max", (m / (v_dyn.sqrt() + eps)).abs().max().item())
+    ctx.value("q8_count", count)
+    ctx.value("q8_eps", eps)
+
+    # ---- Muon: Newton-Schulz on a real gradient; singular values before and after; torch.optim.Muon agrees.
+    torch.manual_seed(0)
+    mlp = nn.Sequential(nn.Linear(32, 128), nn.ReLU(), nn.Linear(128, 64), nn.ReLU(), nn.Linear(64, 10))
+    xb, yb = torch.randn(256, 32), torch.randint(0, 10, (256,))
+    nn.functional.cross_entropy(mlp(xb), yb).backward()
+    g_mat = mlp[2].weight.grad.detach().clone()  # (64, 128)
+    s_in = torch.linalg.svdvals(g_mat)
+    o = newton_schulz(g_mat)
+    s_out = torch.linalg.svdvals(o)
+    ctx.value("mu_shape", list(g_mat.shape))
+    ctx.value("mu_sv_ratio_in", (s_in[0] / s_in[-1]).item())
+    ctx.value("mu_top_share_in", (s_in[0] ** 2 / (s_in ** 2).sum()).item())  # energy in the top direction
+    ctx.value("mu_sv_min_out", s_out.min().item())
+    ctx.value("mu_sv_max_out", s_out.max().item())
+    u_svd, _, vh_svd = torch.linalg.svd(g_mat, full_matrices=False)
+    ctx.value("mu_dist_to_uvt", ((o - u_svd @ vh_svd).norm() / (u_svd @ vh_svd).norm()).item())
+    ctx.value("mu_coeffs", list(NS_QUINTIC))
+    p_muon = torch.zeros_like(g_mat, requires_grad=True)
+    muon = torch.optim.Muon([p_muon], lr=1.0, momentum=0.0, weight_decay=0.0)  # step = -NS(grad), in bf16
+    p_muon.grad = g_mat.clone()
+    muon.step()
+    mu_tol = 0.02
+    mu_diff = (-p_muon.detach() - o).abs().max().item()
+    assert mu_diff < mu_tol, mu_diff
+    ctx.value("mu_tol", mu_tol)
+    ctx.value("mu_entry_rms", o.pow(2).mean().sqrt().item())
+    muon_defaults = torch.optim.Muon([torch.zeros(2, 2, requires_grad=True)]).defaults
+    ctx.value("mu_default_momentum", muon_defaults["momentum"])
+    ctx.value("mu_default_steps", muon_defaults["ns_steps"])
+    ctx.value("mu_default_nesterov", muon_defaults["nesterov"])
+    # The scalar map each singular value goes through (the matrix iteration on a diagonal matrix).
+    sig = torch.logspace(-3, 0, 121, dtype=f64)
+    ctx.value("mu_map_from", sig[0].item())
+    maps = {name: torch.diagonal(ns_iterate(torch.diag(sig), coeffs, 5))
+            for name, coeffs in (("Muon quintic, 5 steps", NS_QUINTIC), ("classic cubic, 5 steps", NS_CUBIC))}
+    # Without the Frobenius scaling a singular value above 1 is thrown far off (the polynomial grows like x^5).
+    big_sv = 1.5
+    ctx.value("mu_big_sv", big_sv)
+    ctx.value("mu_big_sv_1", ns_iterate(torch.tensor([[big_sv]], dtype=f64), NS_QUINTIC, 1).item())
+    # An exactly orthogonal A x B matrix (all singular values 1) has entries of RMS 1 / sqrt(max(A, B)).
+    ctx.value("mu_rms_exact", (u_svd @ vh_svd).pow(2).mean().sqrt().item())
+    ctx.value("mu_rms_formula", 1 / max(g_mat.shape) ** 0.5)
+    try:
+        torch.optim.Muon([torch.zeros(8, requires_grad=True)])
+        ctx.value("mu_1d_error", "none")
+    except ValueError as exc:
+        ctx.value("mu_1d_error", f"ValueError: {exc}".split(" whereas")[0])
+    # FLOPs of 5 Newton-Schulz steps on an m x m matrix (each: X X^T, A @ A, B @ X = 6 m^3) vs forward + backward
+    # through the same matrix for T tokens (6 m^2 T): overhead 5 m / T.
+    width, tokens = 768, 524_288
+    ctx.value("mu_ovh_width", width)
+    ctx.value("mu_ovh_tokens", tokens)
+    ctx.value("mu_ovh", 5 * 6 * width**3 / (6 * width**2 * tokens))
+    band = sig >= 3e-3  # inputs from 0.003 to 1 (after scaling) all land in a band around 1
+    ctx.value("mu_band_from", 3e-3)
+    ctx.value("mu_band_min", maps["Muon quintic, 5 steps"][band].min().item())
+    ctx.value("mu_band_max", maps["Muon quintic, 5 steps"][band].max().item())
+    small_sv = 0.01
+    ctx.value("mu_small_sv", small_sv)
+    i_small = int(torch.argmin((sig - small_sv).abs()))
+    ctx.value("mu_small_sv_quintic", maps["Muon quintic, 5 steps"][i_small].item())
+    ctx.value("mu_small_sv_cubic", maps["classic cubic, 5 steps"][i_small].item())
+
+    def draw_ns(fig):
+        ax = fig.subplots()
+        for (name, out), color in zip(maps.items(), ("C0", "C1"), strict=True):
+            ax.plot(sig, out, color=color, label=name, lw=1.8)
+        ax.axhline(1.0, color="0.5", lw=0.8, ls="--")
+        ax.set_xscale("log")
+        ax.set_xlabel("singular value in (after scaling to ‖G‖_F = 1)")
+        ax.set_ylabel("singular value out")
+        ax.set_title("5 Newton–Schulz steps, per singular value", fontsize=10)
+        ax.legend(fontsize=9, loc="lower right")
+
+    ctx.figure("opt_muon_ns_map", draw_ns, width=4.2, height=3.0)
+
+    # ---- Lion: sign update (every coordinate moves by exactly lr) vs Adam's smaller RMS update.
+    torch.manual_seed(1)
+    x_lin, w_star = torch.randn(512, 20), torch.randn(20)
+    y_lin = x_lin @ w_star + 0.5 * torch.randn(512)
+    w_adam = torch.zeros(20, requires_grad=True)
+    adam_opt = torch.optim.Adam([w_adam], lr=1e-2)
+    for step in range(200):
+        idx = torch.randint(0, 512, (16,))
+        adam_opt.zero_grad()
+        ((x_lin[idx] @ w_adam - y_lin[idx]) ** 2).mean().backward()
+        before = w_adam.detach().clone()
+        adam_opt.step()
+    adam_rms = ((w_adam.detach() - before) / 1e-2).pow(2).mean().sqrt().item()
+    ctx.value("lion_adam_rms", adam_rms)  # RMS of Adam's last step, in units of lr
+
+    def lion_step(p, g, m_state, lr, beta1=0.9, beta2=0.99, wd=0.0):
+        """Chen et al. (2023): step along sign(beta1 m + (1 - beta1) g), then update m with beta2."""
+        update = torch.sign(beta1 * m_state + (1 - beta1) * g) + wd * p
+        m_state.mul_(beta2).add_(g, alpha=1 - beta2)
+        return p - lr * update
+
+    # Lion's step is lr * sign(...): with no weight decay every nonzero coordinate moves by exactly lr.
+    p_l, m_l = torch.zeros(20, dtype=f64), torch.zeros(20, dtype=f64)
+    x64, y64 = x_lin.double(), y_lin.double()
+    lion_lr = 1e-3
+    for step in range(200):
+        idx = torch.randint(0, 512, (16,))
+        g = 2 * x64[idx].T @ (x64[idx] @ p_l - y64[idx]) / 16
+        new = lion_step(p_l, g, m_l, lr=lion_lr)
+        lion_rms = ((new - p_l) / lion_lr).pow(2).mean().sqrt().item()
+        p_l = new
+    ctx.value("lion_rms", lion_rms)
+    ctx.value("lion_adam_ratio", lion_rms / adam_rms)
+
+    # ---- LARS and LAMB trust ratios.
+    # A stated layer: ||w|| and ||g|| on the card; the tensors are scaled to exactly those norms.
+    w_norm, g_norm, trust, wd = 13.0, 0.05, 1e-3, 5e-4
+    w_l = torch.randn(512, 512, dtype=f64)
+    w_l *= w_norm / w_l.norm()
+    g_l = torch.randn(512, 512, dtype=f64)
+    g_l *= g_norm / g_l.norm()
+    local_lr = trust * w_l.norm() / (g_l.norm() + wd * w_l.norm())
+    ctx.value("lars_w_norm", w_norm)
+    ctx.value("lars_g_norm", g_norm)
+    ctx.value("lars_trust", trust)
+    ctx.value("lars_wd", wd)
+    ctx.value("lars_local_lr", local_lr.item())
+    # ||w|| / ||g|| per weight matrix of a small real CNN at initialisation: it differs a lot between layers.
+    torch.manual_seed(2)
+    cnn = nn.Sequential(nn.Conv2d(3, 16, 3, padding=1), nn.ReLU(), nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(),
+                        nn.AdaptiveAvgPool2d(4), nn.Flatten(), nn.Linear(512, 64), nn.ReLU(), nn.Linear(64, 10))
+    nn.functional.cross_entropy(cnn(torch.randn(32, 3, 16, 16)), torch.randint(0, 10, (32,))).backward()
+    names = ["conv1", "conv2", "fc1", "fc2"]
+    weights = [cnn[0].weight, cnn[2].weight, cnn[6].weight, cnn[8].weight]
+    ratios = [(wt.norm() / wt.grad.norm()).item() for wt in weights]
+    ctx.value("lars_layer_names", ", ".join(names))
+    ctx.value("lars_layer_ratios", ratios)
+    ctx.value("lars_ratio_spread", max(ratios) / min(ratios))
+    # LAMB's first step: r = Adam's update = sign(g) (bias-corrected, eps negligible), so ||r|| = sqrt(n);
+    # scaled by ||w|| / ||r|| every layer's weights change by the same relative amount, lr.
+    lamb_lr = 1e-3
+    rel_changes = []
+    for wt in weights:
+        r = torch.sign(wt.grad)
+        step = lamb_lr * (wt.detach().norm() / r.norm()) * r
+        rel_changes.append((step.norm() / wt.detach().norm()).item())
+    ctx.value("lamb_lr", lamb_lr)
+    ctx.value("lamb_rel_changes", rel_changes)
+    adam_rel = [(lamb_lr * torch.sign(wt.grad)).norm().item() / wt.detach().norm().item() for wt in weights]
+    ctx.value("lamb_adam_rel_changes", adam_rel)
+
+    # ---- Optimizer state memory per parameter (fp32 states; 8-bit with fp32 block scales).
+    ctx.value("mem_bytes_adam", 8)
+    ctx.value("mem_bytes_lion", 4)
+    ctx.value("mem_bytes_adam8", 2 + 2 * 4 / block)
+    ctx.value("mem_bytes_adafactor", 4 * (rows + cols) / (rows * cols))
+
+
 def compute(ctx):
     gradient_descent(ctx)
     backprop_and_step(ctx)
@@ -552,3 +899,4 @@ def compute(ctx):
     adamw(ctx)
     optim_api(ctx)
     trajectories(ctx)
+    beyond_adam(ctx)
