@@ -11,6 +11,16 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 
+def agree(ctx, name, diff, tol):
+    """Assert that two computations agree (max |difference| <= tol) and register the tolerance as `name`.
+
+    Cards show the asserted tolerance, never the raw rounding error (which differs between CPUs).
+    """
+    diff = float(diff)
+    assert diff <= tol, f"{name}: difference {diff:g} exceeds {tol:g}"
+    ctx.value(name, tol)
+
+
 def small_net(init, n_in, n_hidden):
     """n_in -> n_hidden (tanh) -> 1 MLP, with init(linear) applied to both linear layers."""
     torch.manual_seed(0)
@@ -140,6 +150,21 @@ def compute(ctx):
     ctx.value("std1_relu_std_short", stds["std1_relu"][short - 1])
     ctx.value("default_relu_std_short", stds["default_relu"][short - 1])
 
+    # ------------------------------------------------------------------ what ReLU does to the second moment
+    # For zero-mean symmetric z, E[relu(z)^2] = Var(z) / 2 exactly, but Var(relu(z)) = (1/2 - 1/(2 pi)) Var(z):
+    # ReLU outputs are not zero-mean. The next layer's Var(z') = n Var(w) E[x^2], so the second moment is
+    # what propagates (He et al., 2015).
+    g = torch.Generator().manual_seed(0)
+    z = 3.0 * torch.randn(1_000_000, generator=g, dtype=torch.float64)
+    r = torch.relu(z)
+    ctx.value("relu_n", z.numel())
+    ctx.value("relu_m2_ratio", (r.pow(2).mean() / z.var()).item())
+    ctx.value("relu_var_ratio", (r.var() / z.var()).item())
+    ctx.value("relu_var_theory", 0.5 - 1 / (2 * math.pi))
+    # Var(w x) = Var(w) E[x^2] for independent w (zero-mean) and x (any mean): checked on ReLU outputs.
+    w_s = torch.randn(1_000_000, generator=g, dtype=torch.float64) * 0.1
+    ctx.value("prod_var_ratio", ((w_s * r).var() / (w_s.var() * r.pow(2).mean())).item())
+
     # ------------------------------------------------------------------ measured variances
     fan_in, fan_out = 512, 256
     ctx.value("fan_in", fan_in)
@@ -203,7 +228,7 @@ def compute(ctx):
     # ------------------------------------------------------------------ orthogonal init
     q = torch.empty(width, width)
     nn.init.orthogonal_(q)
-    ctx.value("orth_err", (q @ q.T - torch.eye(width)).abs().max().item())
+    agree(ctx, "orth_tol", (q @ q.T - torch.eye(width)).abs().max().item(), 1e-5)
     v = torch.randn(width)
     out = v
     for _ in range(depth):
@@ -226,7 +251,6 @@ def compute(ctx):
         ax.set_ylabel("std of activations")
         ax.set_title(f"Width {width}, input std 1")
         ax.legend(loc="lower left", fontsize="small")
-        ax.grid(alpha=0.3)
 
     ctx.figure("init_depth_std", draw_depth, width=4.2, height=3.4)
 
@@ -238,7 +262,6 @@ def compute(ctx):
                 ax.plot(range(1, steps + 1), hist[:, j].tolist(), label=f"unit {j + 1}")
             ax.set_title(title)
             ax.set_xlabel("SGD step")
-            ax.grid(alpha=0.3)
         ax1.set_ylabel("weight from input 1")
         ax1.annotate(
             f"all {n_hidden} units\non one line",
