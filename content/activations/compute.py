@@ -4,9 +4,22 @@ Every derivative below comes from torch.autograd (never from a hand-written form
 cards show what PyTorch actually computes.
 """
 
+import inspect
+import math
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+
+def agree(ctx, name, diff, tol):
+    """Assert that two computations agree (max |difference| <= tol) and register the tolerance as `name`.
+
+    Cards show the asserted tolerance, never the raw rounding error (which differs between CPUs).
+    """
+    diff = float(diff)
+    assert diff <= tol, f"{name}: difference {diff:g} exceeds {tol:g}"
+    ctx.value(name, tol)
 
 
 def grad_at(fn, z):
@@ -17,10 +30,10 @@ def grad_at(fn, z):
 
 
 def stable_softmax(z, dim=-1):
-    """Softmax by hand, shifted by the max so that no exponent overflows (same code as on the card)."""
-    z = z - z.amax(dim=dim, keepdim=True)  # shift: no overflow
-    e = z.exp()
-    return e / e.sum(dim=dim, keepdim=True)
+    m = z.amax(dim, keepdim=True)
+    e = (z - m).exp()  # at most 1
+    s = e.sum(dim, keepdim=True)
+    return e / s
 
 
 def curve(fn, z):
@@ -56,7 +69,7 @@ def compute(ctx):
     ctx.value("tanh_grad_sat", tanh_grads[1])
     ctx.value("tanh_over_sig_grad0", tanh_grads[0] / sig_grads[0])  # 4x steeper at 0
     # tanh is a shifted, rescaled sigmoid: tanh(z) = 2 sigmoid(2z) - 1.
-    ctx.value("tanh_sigmoid_identity_err", (torch.tanh(grid) - (2 * torch.sigmoid(2 * grid) - 1)).abs().max())
+    agree(ctx, "tanh_sigmoid_identity_tol", (torch.tanh(grid) - (2 * torch.sigmoid(2 * grid) - 1)).abs().max(), 1e-12)
 
     # ------------------------------------------------------------------ ReLU family and GELU
     relu_points = [-2.0, 0.0, 3.0]
@@ -73,6 +86,32 @@ def compute(ctx):
     ctx.value("gelu_min", gelu_vals.min())  # GELU dips below 0: non-monotonic
     ctx.value("gelu_argmin", grid[gelu_vals.argmin()])
     ctx.value("gelu_tanh_approx_err", (F.gelu(grid, approximate="tanh") - gelu_vals).abs().max())
+
+    # Landmarks of GELU's derivative, all by autograd. GELU'(z) = Phi(z) + z phi(z), and
+    # GELU''(z) = phi(z) (2 - z^2): the derivative peaks at z = sqrt(2) and dips at z = -sqrt(2).
+    def dgelu(z):
+        x = torch.as_tensor(z, dtype=torch.float64).clone().requires_grad_(True)
+        (g,) = torch.autograd.grad(F.gelu(x).sum(), x)
+        return g
+
+    fine = torch.linspace(-4, 4, 80001, dtype=torch.float64)  # step 1e-4
+    d_fine = dgelu(fine)
+    root2 = math.sqrt(2)
+    assert abs(fine[d_fine.argmax()].item() - root2) < 2e-4 and abs(fine[d_fine.argmin()].item() + root2) < 2e-4
+    x2 = torch.tensor([root2, -root2], dtype=torch.float64, requires_grad=True)
+    (g1,) = torch.autograd.grad(F.gelu(x2).sum(), x2, create_graph=True)
+    (g2,) = torch.autograd.grad(g1.sum(), x2)
+    assert g2.abs().max() < 1e-12  # GELU'' = 0 at +-sqrt(2): the extremes of GELU'
+    ctx.value("gelu_peak_z", root2)
+    ctx.value("gelu_peak", g1[0].detach())
+    ctx.value("gelu_dip", g1[1].detach())
+    lo, hi = 0.0, root2  # GELU' rises through 1 between 0 (0.5) and sqrt(2) (the peak): bisect
+    for _ in range(60):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if dgelu([mid])[0] < 1 else (lo, mid)
+    ctx.value("gelu_cross1", lo)
+    # GELU'(z) + GELU'(-z) = Phi(z) + Phi(-z) = 1: the dip is 1 minus the peak.
+    agree(ctx, "gelu_sym_tol", (d_fine + d_fine.flip(0) - 1).abs().max(), 1e-12)
 
     # ReLU sparsity: zero-mean pre-activations -> about half the outputs are exactly 0.
     relu_n = 100_000
@@ -134,7 +173,7 @@ def compute(ctx):
     ctx.value("collapse_dims", [l1.in_features, l1.out_features, l2.out_features, l3.out_features])
     xin = torch.randn(1000, 4)
     ctx.value("collapse_n_inputs", xin.shape[0])
-    ctx.value("collapse_max_diff", (stack(xin) - single(xin)).abs().max().detach())
+    agree(ctx, "collapse_tol", (stack(xin) - single(xin)).abs().max().detach(), 1e-5)
     ctx.value("collapse_stack_params", sum(p.numel() for p in stack.parameters()))
     ctx.value("collapse_single_params", sum(p.numel() for p in single.parameters()))
 
@@ -161,10 +200,13 @@ def compute(ctx):
     # ------------------------------------------------------------------ dying ReLU
     torch.manual_seed(0)
     unit = nn.Linear(2, 1)
+    ctx.value("dead_w_bound", 1 / math.sqrt(unit.in_features))  # default init: U(-1/sqrt(fan_in), 1/sqrt(fan_in))
+    assert unit.weight.abs().max() <= 1 / math.sqrt(unit.in_features)
     with torch.no_grad():
         unit.bias.fill_(-10.0)  # e.g. after one oversized update pushed the bias far negative
     batch = torch.randn(256, 2)
     ctx.value("dead_bias", unit.bias.item())
+    ctx.value("dead_need", -unit.bias.item())
     ctx.value("dead_batch", batch.shape[0])
     z = unit(batch)
     ctx.value("dead_active_frac", (z > 0).float().mean())
@@ -206,12 +248,13 @@ def compute(ctx):
     ctx.value("naive_has_nan", bool(torch.isnan(naive).any()))
     stable = stable_softmax(big)
     ctx.value("stable_p", stable)
-    ctx.value("stable_vs_torch_err", (stable - torch.softmax(big, dim=0)).abs().max())
+    ctx.value("stable_src", inspect.getsource(stable_softmax).strip())
+    agree(ctx, "stable_vs_torch_tol", (stable - torch.softmax(big, dim=0)).abs().max(), 1e-6)
 
     # Two-class softmax over [z, 0] is exactly sigmoid(z).
     zs = torch.linspace(-6, 6, 121, dtype=torch.float64)
     two = torch.softmax(torch.stack([zs, torch.zeros_like(zs)], dim=1), dim=1)[:, 0]
-    ctx.value("softmax2_sigmoid_err", (two - torch.sigmoid(zs)).abs().max())
+    agree(ctx, "softmax2_sigmoid_tol", (two - torch.sigmoid(zs)).abs().max(), 1e-12)
 
     # Multi-label vs multi-class on the same logits: sigmoids need not sum to 1.
     ml_logits = torch.tensor([2.0, -1.0, 0.5])
@@ -230,7 +273,7 @@ def compute(ctx):
     ctx.value("ce_correct", ce.detach())
     ctx.value("ce_grad", zl.grad.squeeze(0))
     onehot = F.one_hot(target, 3).float()
-    ctx.value("ce_grad_vs_p_minus_y", (zl.grad - (torch.softmax(zl, 1) - onehot)).abs().max().detach())
+    agree(ctx, "ce_grad_vs_p_minus_y_tol", (zl.grad - (torch.softmax(zl, 1) - onehot)).abs().max().detach(), 1e-6)
     ce_grad_norm = zl.grad.norm()
     zl.grad = None
     ce_double = F.cross_entropy(torch.softmax(zl, dim=1), target)  # the bug: softmax applied twice
@@ -327,6 +370,8 @@ def compute(ctx):
             ax.set_xlabel("z")
             ax.set_title(title)
         ax1.legend(loc="upper left", fontsize="small")
+        # GELU's derivative: 0.5 at 0, peak at +sqrt(2), dip at -sqrt(2) (the points on the card).
+        ax2.plot([-root2, 0.0, root2], [float(g1[1]), float(gelu_grads[0]), float(g1[0])], "o", color="C2", ms=4)
 
     ctx.figure("relu_family", draw_relu, width=6.0, height=3.6)
 

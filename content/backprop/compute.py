@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from _lib.nets import mlp
 from torch import nn
+from torch.autograd.gradcheck import GradcheckError
 from torch.utils.checkpoint import checkpoint_sequential
 from torch.utils.flop_counter import FlopCounterMode
 
@@ -40,6 +41,16 @@ def max_diff(a, b):
     if isinstance(a, list | tuple):
         return max(max_diff(x, y) for x, y in zip(a, b, strict=True))
     return (a.detach() - b.detach()).abs().max().item()
+
+
+def agree(ctx, name, diff, tol):
+    """Assert that two computations agree (max |difference| <= tol) and register the tolerance as `name`.
+
+    Cards show the asserted tolerance, never the raw rounding error (which differs between CPUs).
+    """
+    diff = float(diff)
+    assert diff <= tol, f"{name}: difference {diff:g} exceeds {tol:g}"
+    ctx.value(name, tol)
 
 
 def graph_nodes(t):
@@ -164,7 +175,7 @@ def tiny_network(ctx):
         dL_dW1 = torch.outer(dL_dz1, x)  # z1 = W1 x + b1
         dL_db1 = dL_dz1
     by_hand = [dL_dW1, dL_db1, dL_dw2, dL_db2]
-    ctx.value("tn_hand_vs_autograd", max_diff(by_hand, autograd))
+    agree(ctx, "tn_hand_tol", max_diff(by_hand, autograd), 1e-12)
 
     for name, t in [("x", x), ("W1", W1), ("b1", b1), ("w2", w2), ("z1", z1), ("h", h)]:
         ctx.value(f"tn_{name}_tex", tex(t, ".3g" if name in ("x", "W1", "b1", "w2") else ".3f"))
@@ -188,6 +199,7 @@ def tiny_network(ctx):
             p -= lr * g
     ctx.value("tn_lr", lr)
     ctx.value("tn_W1_new_tex", tex(W1, ".4f"))
+    ctx.value("tn_W1_new", W1.detach().clone())
     ctx.value("tn_w2_new_tex", tex(w2, ".4f"))
     with torch.no_grad():
         ctx.value("tn_loss_after", forward()[3])
@@ -211,7 +223,7 @@ def tiny_network(ctx):
                 g[i] = (up - down) / (2 * eps)
             fd.append(g.view(p.shape))
     ctx.value("tn_fd_eps", eps)
-    ctx.value("tn_fd_vs_autograd", max_diff(fd, autograd))
+    agree(ctx, "tn_fd_tol", max_diff(fd, autograd), 1e-8)
     ctx.value("tn_fd_passes", 2 * sum(p.numel() for p in params))
 
     # Error of the finite-difference derivative dL/dW1[0, 0] vs step size, float64 and float32.
@@ -247,12 +259,20 @@ def tiny_network(ctx):
             ("f32 central", torch.float32, True),
         ]
     }
-    best = {k: min(zip(v, hs, strict=True)) for k, v in err.items()}
-    ctx.value("fd_best_err_f64", best["f64 central"][0])
-    ctx.value("fd_best_h_f64_tex", f"10^{{{round(math.log10(best['f64 central'][1]))}}}")
-    ctx.value("fd_best_err_f32", best["f32 central"][0])
-    ctx.value("fd_best_h_f32_tex", f"10^{{{round(math.log10(best['f32 central'][1]))}}}")
-    ctx.value("fd_best_err_fwd", best["f64 forward"][0])
+    best = {k: min(v) for k, v in err.items()}
+    # Central differences: truncation ~ h^2, round-off ~ eps/h, so the best step is near eps^(1/3) and the
+    # best error near eps^(2/3) (times the function's scale). The cards state bounds asserted here.
+    bound64, floor32, bound_fwd = 1e-10, 1e-8, 1e-9
+    assert best["f64 central"] < bound64, best
+    assert best["f32 central"] > floor32, best
+    assert best["f64 central"] < best["f64 forward"] < bound_fwd, best
+    ctx.value("fd_bound64", bound64)
+    ctx.value("fd_floor32", floor32)
+    for tag, dt in (("f64", f64), ("f32", torch.float32)):
+        eps_m = torch.finfo(dt).eps
+        ctx.value(f"fd_eps_{tag}", eps_m)
+        ctx.value(f"fd_h_opt_{tag}", eps_m ** (1 / 3))
+        ctx.value(f"fd_err_opt_{tag}", eps_m ** (2 / 3))
 
     def draw_fd(fig):
         ax = fig.subplots()
@@ -335,7 +355,7 @@ def mlp_from_scratch(ctx):
         mine = mlp_backward([W.detach() for W in Ws], [h.detach() for h in hs], out - T)
     ctx.value("mlp_sizes", sizes)
     ctx.value("mlp_batch", batch)
-    ctx.value("mlp_backward_err", max_diff(mine, [W.grad for W in Ws]))
+    agree(ctx, "mlp_backward_tol", max_diff(mine, [W.grad for W in Ws]), 1e-12)
     ctx.value("mlp_backward_src", inspect.getsource(mlp_backward).strip())
 
     # The source's formulas: sigmoid' = s (1 - s), ReLU' = 1 if x > 0 else 0, against autograd.
@@ -346,9 +366,9 @@ def mlp_from_scratch(ctx):
     (g_sig,) = torch.autograd.grad(torch.sigmoid(grid).sum(), grid)
     s = torch.sigmoid(grid.detach())
     ctx.value("deriv_grid_n", grid.numel())
-    ctx.value("sig_formula_err", max_diff(g_sig, s * (1 - s)))
+    agree(ctx, "sig_formula_tol", max_diff(g_sig, s * (1 - s)), 1e-12)
     (g_relu,) = torch.autograd.grad(torch.relu(grid).sum(), grid)
-    ctx.value("relu_formula_err", max_diff(g_relu, (grid.detach() > 0).to(f64)))
+    ctx.value("relu_formula_exact", bool(torch.equal(g_relu, (grid.detach() > 0).to(f64))))
     zero = torch.zeros((), requires_grad=True)
     torch.relu(zero).backward()
     ctx.value("relu_grad_at_0", zero.grad.item())
@@ -381,17 +401,31 @@ def cost(ctx):
     # gradcheck: analytic (our backward) vs numerical Jacobian.
     x64 = torch.randn(6, dtype=f64, requires_grad=True)
     ctx.value("gc_ok", torch.autograd.gradcheck(Sigmoid.apply, (x64,)))
+
+    def raised(fn, *args):
+        """Name of the exception gradcheck raises as called (default raise_exception=True), or "none"."""
+        try:
+            torch.autograd.gradcheck(fn, *args)
+        except GradcheckError as e:
+            assert isinstance(e, RuntimeError)
+            return type(e).__name__
+        return "none"
+
+    ctx.value("gc_buggy_raises", raised(BuggySigmoid.apply, (x64,)))
     ctx.value("gc_buggy", torch.autograd.gradcheck(BuggySigmoid.apply, (x64,), raise_exception=False))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # gradcheck warns that float32 inputs will likely fail
         x32 = x64.detach().float().requires_grad_()
+        ctx.value("gc_float32_raises", raised(Sigmoid.apply, (x32,)))
         ctx.value("gc_float32", torch.autograd.gradcheck(Sigmoid.apply, (x32,), raise_exception=False))
     ctx.value("gc_backward_src", textwrap.dedent(inspect.getsource(Sigmoid.backward)).strip())
-    ctx.value(
-        "gc_custom_matches",
+    agree(
+        ctx,
+        "gc_custom_tol",
         max_diff(
             torch.autograd.grad(Sigmoid.apply(x64).sum(), x64)[0], torch.autograd.grad(torch.sigmoid(x64).sum(), x64)[0]
         ),
+        1e-12,
     )
 
 
@@ -463,6 +497,9 @@ def autograd_api(ctx):
     (w @ b).pow(2).backward()  # no zero_grad in between
     g_acc = w.grad.clone()
     (g_sum,) = torch.autograd.grad((w @ a).pow(2) + (w @ b).pow(2), w)
+    ctx.value("acc_w", w.detach())
+    ctx.value("acc_a", a)
+    ctx.value("acc_b", b)
     ctx.value("acc_g1", g1)
     ctx.value("acc_g2", g_acc - g1)
     ctx.value("acc_total", g_acc)
@@ -498,7 +535,7 @@ def autograd_api(ctx):
     xs = torch.linspace(0, 3.14159, 50, requires_grad=True)
     torch.sin(xs).sum().backward()
     ctx.value("der_many_n", xs.numel())
-    ctx.value("der_sin_err", max_diff(xs.grad, torch.cos(xs)))
+    agree(ctx, "der_sin_tol", max_diff(xs.grad, torch.cos(xs)), 1e-6)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -555,7 +592,9 @@ def tradeoffs(ctx):
     ctx.value("ck_plain_acts", results["plain"][0] // act)
     ctx.value("ck_ckpt_acts", results["ckpt"][0] // act)
     ctx.value("ck_flops_ratio", results["ckpt"][1] / results["plain"][1])
-    ctx.value("ck_grad_diff", max_diff(results["plain"][2], results["ckpt"][2]))
+    ctx.value(
+        "ck_grads_identical", all(torch.equal(a, b) for a, b in zip(results["plain"][2], results["ckpt"][2], strict=True))
+    )
 
     layer_counts = list(range(4, depth + 1, 4))
     mem = {
@@ -607,4 +646,4 @@ def tradeoffs(ctx):
     ctx.value("vec_nodes_batched", graph_nodes(batched))
     ctx.value("vec_nodes_looped", graph_nodes(looped))
     ctx.value("vec_flops_equal", batched_flops == looped_flops)
-    ctx.value("vec_grad_diff", max_diff(g_batched, g_looped))
+    agree(ctx, "vec_grad_tol", max_diff(g_batched, g_looped), 1e-5)

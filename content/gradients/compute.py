@@ -20,6 +20,16 @@ from torch import nn
 # --------------------------------------------------------------------------------------------
 # Helpers
 # --------------------------------------------------------------------------------------------
+def agree(ctx, name, diff, tol):
+    """Assert that two computations agree (max |difference| <= tol) and register the tolerance as `name`.
+
+    Cards show the asserted tolerance, never the raw rounding error (which differs between CPUs).
+    """
+    diff = float(diff)
+    assert diff <= tol, f"{name}: difference {diff:g} exceeds {tol:g}"
+    ctx.value(name, tol)
+
+
 def random_orthogonal(n):
     """A random n x n orthogonal matrix (it preserves vector norms)."""
     q, r = torch.linalg.qr(torch.randn(n, n, dtype=torch.float64))
@@ -178,7 +188,16 @@ def residual(ctx):
     x = torch.randn(width)
     jac_y = torch.autograd.functional.jacobian(lambda v: v + block(v), x)
     jac_f = torch.autograd.functional.jacobian(block, x)
-    ctx.value("res_jac_err", (jac_y - (torch.eye(width) + jac_f)).abs().max())
+    agree(ctx, "res_jac_tol", (jac_y - (torch.eye(width) + jac_f)).abs().max(), 1e-6)
+
+    # A block starts as the identity only if its branch starts at zero: zero-initialise its last layer
+    # (or the last normalisation's gamma). With default init, F(x) is far from 0.
+    with torch.no_grad():
+        default_dev = (block(x).norm() / x.norm()).item()
+        nn.init.zeros_(block[2].weight)
+        nn.init.zeros_(block[2].bias)
+        ctx.value("res_zero_init_identity", bool(torch.equal(x + block(x), x)))
+    ctx.value("res_default_dev", default_dev)
 
     # Even if every branch Jacobian is tiny, the product of (I + J_l) stays near I; the product of J_l vanishes.
     depth, eps = 30, 0.1

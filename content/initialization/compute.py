@@ -12,6 +12,16 @@ import torch.nn.functional as F
 from _lib.nets import mlp
 
 
+def agree(ctx, name, diff, tol):
+    """Assert that two computations agree (max |difference| <= tol) and register the tolerance as `name`.
+
+    Cards show the asserted tolerance, never the raw rounding error (which differs between CPUs).
+    """
+    diff = float(diff)
+    assert diff <= tol, f"{name}: difference {diff:g} exceeds {tol:g}"
+    ctx.value(name, tol)
+
+
 def small_net(init, n_in, n_hidden):
     """n_in -> n_hidden (tanh) -> 1 MLP, with init(linear) applied to both linear layers."""
     torch.manual_seed(0)
@@ -141,6 +151,21 @@ def compute(ctx):
     ctx.value("std1_relu_std_short", stds["std1_relu"][short - 1])
     ctx.value("default_relu_std_short", stds["default_relu"][short - 1])
 
+    # ------------------------------------------------------------------ what ReLU does to the second moment
+    # For zero-mean symmetric z, E[relu(z)^2] = Var(z) / 2 exactly, but Var(relu(z)) = (1/2 - 1/(2 pi)) Var(z):
+    # ReLU outputs are not zero-mean. The next layer's Var(z') = n Var(w) E[x^2], so the second moment is
+    # what propagates (He et al., 2015).
+    g = torch.Generator().manual_seed(0)
+    z = 3.0 * torch.randn(1_000_000, generator=g, dtype=torch.float64)
+    r = torch.relu(z)
+    ctx.value("relu_n", z.numel())
+    ctx.value("relu_m2_ratio", (r.pow(2).mean() / z.var()).item())
+    ctx.value("relu_var_ratio", (r.var() / z.var()).item())
+    ctx.value("relu_var_theory", 0.5 - 1 / (2 * math.pi))
+    # Var(w x) = Var(w) E[x^2] for independent w (zero-mean) and x (any mean): checked on ReLU outputs.
+    w_s = torch.randn(1_000_000, generator=g, dtype=torch.float64) * 0.1
+    ctx.value("prod_var_ratio", ((w_s * r).var() / (w_s.var() * r.pow(2).mean())).item())
+
     # ------------------------------------------------------------------ measured variances
     fan_in, fan_out = 512, 256
     ctx.value("fan_in", fan_in)
@@ -204,7 +229,7 @@ def compute(ctx):
     # ------------------------------------------------------------------ orthogonal init
     q = torch.empty(width, width)
     nn.init.orthogonal_(q)
-    ctx.value("orth_err", (q @ q.T - torch.eye(width)).abs().max().item())
+    agree(ctx, "orth_tol", (q @ q.T - torch.eye(width)).abs().max().item(), 1e-5)
     v = torch.randn(width)
     out = v
     for _ in range(depth):

@@ -4,6 +4,8 @@ Every "which axes" claim on the cards is checked by recomputing the layer's outp
 and variance over those axes and comparing with the PyTorch module.
 """
 
+import copy
+import inspect
 import math
 
 import matplotlib
@@ -26,21 +28,67 @@ def maxdiff(a, b):
     return (a - b).abs().max().item()
 
 
-def batchnorm(x, gamma, beta, eps=1e-5):
-    """BatchNorm forward (training mode) for x of shape (N, D): the code on the card."""
+def agree(ctx, name, diff, tol):
+    """Assert that two computations agree (max |difference| <= tol) and register the tolerance as `name`.
+
+    Cards show the asserted tolerance, never the raw rounding error (which differs between CPUs).
+    """
+    diff = float(diff)
+    assert diff <= tol, f"{name}: difference {diff:g} exceeds {tol:g}"
+    ctx.value(name, tol)
+
+
+# ---------------------------------------------------------------------------------------------
+# Code shown on cards verbatim (inspect.getsource), so it fits 38 columns.
+# BatchNorm forward (training mode) and backward in NumPy, for x of shape (N, D).
+# ---------------------------------------------------------------------------------------------
+def batchnorm(x, gamma, beta,
+              eps=1e-5):
     mu = x.mean(axis=0)
-    var = x.var(axis=0)  # biased (1/N)
-    x_hat = (x - mu) / np.sqrt(var + eps)
-    return gamma * x_hat + beta, (x_hat, var)
+    var = x.var(axis=0)  # biased, 1/N
+    std = np.sqrt(var + eps)
+    x_hat = (x - mu) / std
+    y = gamma * x_hat + beta
+    return y, (x_hat, var)  # cache
 
 
-def bn_backward(dy, x_hat, var, gamma, eps=1e-5):
-    """Gradients of batchnorm w.r.t. x, gamma, beta: the code on the card."""
+def bn_backward(dy, x_hat, var, gamma,
+                eps=1e-5):
     n = dy.shape[0]
     dxh = dy * gamma
-    dx = n * dxh - dxh.sum(0) - x_hat * (dxh * x_hat).sum(0)
+    s1 = dxh.sum(0)
+    s2 = (dxh * x_hat).sum(0)
+    dx = n * dxh - s1 - x_hat * s2
     dx /= n * np.sqrt(var + eps)
-    return dx, (dy * x_hat).sum(0), dy.sum(0)
+    dgamma = (dy * x_hat).sum(0)
+    return dx, dgamma, dy.sum(0)
+
+
+class RMSNorm(nn.Module):
+    def __init__(self, d, eps=1e-6):
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(
+            torch.ones(d))
+
+    def forward(self, x):
+        ms = (x * x).mean(-1, True)
+        r = torch.rsqrt(ms + self.eps)
+        return x * r * self.weight
+
+
+@torch.no_grad()
+def fold_bn(conv, bn):
+    var = bn.running_var + bn.eps
+    s = bn.weight / var.sqrt()
+    mu = bn.running_mean
+    f = copy.deepcopy(conv)
+    f.weight.mul_(s.view(-1, 1, 1, 1))
+    b = 0 if conv.bias is None \
+        else conv.bias
+    f.bias = nn.Parameter(
+        (b - mu) * s + bn.bias)
+    return f
 
 
 def mlp(bn, depth, width, d_in, d_out):
@@ -94,22 +142,22 @@ def compute(ctx):
         bn.bias.normal_()
     gamma, beta = bn.weight.detach().view(1, c, 1, 1), bn.bias.detach().view(1, c, 1, 1)
     by_hand = gamma * normalize(x, (0, 2, 3), eps) + beta
-    ctx.value("bn_hand_diff", maxdiff(bn(x).detach(), by_hand))
+    agree(ctx, "bn_hand_tol", maxdiff(bn(x).detach(), by_hand), 1e-5)
 
     # gamma = batch std, beta = batch mean undoes the normalization: BN can represent the identity.
     bn_id = nn.BatchNorm2d(c)
     with torch.no_grad():
         bn_id.weight.copy_(torch.sqrt(x.var(dim=(0, 2, 3), unbiased=False) + eps))
         bn_id.bias.copy_(x.mean(dim=(0, 2, 3)))
-    ctx.value("bn_identity_diff", maxdiff(bn_id(x).detach(), x))
+    agree(ctx, "bn_identity_tol", maxdiff(bn_id(x).detach(), x), 1e-5)
 
     ln = nn.LayerNorm([c, h, w])
-    ctx.value("ln_hand_diff", maxdiff(ln(x).detach(), normalize(x, (1, 2, 3), ln.eps)))
+    agree(ctx, "ln_hand_tol", maxdiff(ln(x).detach(), normalize(x, (1, 2, 3), ln.eps)), 1e-5)
     inorm = nn.InstanceNorm2d(c)
-    ctx.value("in_hand_diff", maxdiff(inorm(x), normalize(x, (2, 3), inorm.eps)))
+    agree(ctx, "in_hand_tol", maxdiff(inorm(x), normalize(x, (2, 3), inorm.eps)), 1e-5)
     gn = nn.GroupNorm(groups, c)
     grouped = normalize(x.view(n, groups, c // groups, h, w), (2, 3, 4), gn.eps).view(n, c, h, w)
-    ctx.value("gn_hand_diff", maxdiff(gn(x).detach(), grouped))
+    agree(ctx, "gn_hand_tol", maxdiff(gn(x).detach(), grouped), 1e-5)
     ctx.value("c_per_group", c // groups)
 
     # How many separate (mean, variance) pairs each layer computes on this tensor.
@@ -121,8 +169,8 @@ def compute(ctx):
     ctx.value("values_per_ln_stat", c * h * w)
 
     # GroupNorm's two extremes.
-    ctx.value("gn1_vs_ln", maxdiff(nn.GroupNorm(1, c)(x).detach(), ln(x).detach()))
-    ctx.value("gnc_vs_in", maxdiff(nn.GroupNorm(c, c)(x).detach(), inorm(x)))
+    agree(ctx, "gn1_vs_ln_tol", maxdiff(nn.GroupNorm(1, c)(x).detach(), ln(x).detach()), 1e-5)
+    agree(ctx, "gnc_vs_in_tol", maxdiff(nn.GroupNorm(c, c)(x).detach(), inorm(x)), 1e-5)
 
     # ------------------------------------------------------------------ running statistics
     feats, n_batches, bsz = 3, 3, 32
@@ -136,13 +184,16 @@ def compute(ctx):
     m = bn1.momentum
     r_mean, r_var = torch.zeros(feats), torch.ones(feats)  # PyTorch's initial buffers
     for _ in range(n_batches):
-        xb = true_mean + torch.randn(bsz, feats)
+        noise = torch.randn(bsz, feats)
+        xb = true_mean + (noise - noise.mean(0))  # every batch has mean (2, -1, 5), up to rounding
         bn1(xb)
         r_mean = (1 - m) * r_mean + m * xb.mean(0)
         r_var = (1 - m) * r_var + m * xb.var(0, unbiased=True)  # running_var uses the unbiased variance
     ctx.value("rs_running_mean", bn1.running_mean)
-    ctx.value("rs_mean_hand_diff", maxdiff(bn1.running_mean, r_mean))
-    ctx.value("rs_var_hand_diff", maxdiff(bn1.running_var, r_var))
+    agree(ctx, "rs_mean_hand_tol", maxdiff(bn1.running_mean, r_mean), 1e-5)
+    agree(ctx, "rs_var_hand_tol", maxdiff(bn1.running_var, r_var), 1e-5)
+    # It follows from the front alone: running_mean = (1 - (1 - m)^3) * mean.
+    agree(ctx, "rs_formula_tol", maxdiff(bn1.running_mean, (1 - (1 - m) ** n_batches) * true_mean), 1e-5)
     ctx.value("rs_num_batches", bn1.num_batches_tracked.item())
     ctx.value("rs_fraction", 1 - (1 - m) ** n_batches)  # share of the way from 0 to the true mean
     target = 0.99  # share of the way to the true mean
@@ -159,16 +210,17 @@ def compute(ctx):
     ctx.value("rs_eval_mean", y_eval.mean(0))
     ctx.value("rs_train_mean", y_train.mean(0))
 
-    # Running mean over many batches, for the figure.
+    # The same setup over many batches, for the figure: running_mean of each feature after every batch.
     torch.manual_seed(0)
-    bn_long = nn.BatchNorm1d(1)
-    long_steps, long_mu, long_bsz = 60, 3.0, 16
-    batch_means, run_means = [], []
+    bn_long = nn.BatchNorm1d(feats)
+    long_steps = 60
+    run_means = [bn_long.running_mean.clone()]
     for _ in range(long_steps):
-        xb1 = long_mu + torch.randn(long_bsz, 1)
-        bn_long(xb1)
-        batch_means.append(xb1.mean().item())
-        run_means.append(bn_long.running_mean.item())
+        noise = torch.randn(bsz, feats)
+        bn_long(true_mean + (noise - noise.mean(0)))
+        run_means.append(bn_long.running_mean.clone())
+    run_means = torch.stack(run_means)  # (long_steps + 1, feats)
+    ctx.value("rs_long_steps", long_steps)
 
     # Train mode: a sample's output depends on the rest of its batch; eval mode: it does not.
     torch.manual_seed(0)
@@ -218,7 +270,7 @@ def compute(ctx):
     ctx.value("scale", scale)
     out_a = bn_s(xs @ lin.weight.T)
     out_b = bn_s(xs @ (scale * lin.weight).T)
-    ctx.value("scale_inv_diff", maxdiff(out_a.detach(), out_b.detach()))
+    agree(ctx, "scale_inv_tol", maxdiff(out_a.detach(), out_b.detach()), 1e-3)
     w1 = lin.weight.detach().clone().requires_grad_(True)
     w2 = (scale * lin.weight.detach()).requires_grad_(True)
     target = torch.randn(32, 5)
@@ -227,7 +279,7 @@ def compute(ctx):
     ctx.value("scale_grad_ratio", (w1.grad.norm() / w2.grad.norm()).item())
     # A bias before BatchNorm is cancelled by the mean subtraction.
     bias = torch.randn(5)
-    ctx.value("bias_cancel_diff", maxdiff(bn_s(xs @ lin.weight.T + bias).detach(), out_a.detach()))
+    agree(ctx, "bias_cancel_tol", maxdiff(bn_s(xs @ lin.weight.T + bias).detach(), out_a.detach()), 1e-5)
 
     # Higher learning rates: a 6-layer He-initialized ReLU MLP with and without BatchNorm.
     torch.manual_seed(0)
@@ -285,14 +337,127 @@ def compute(ctx):
     xt = torch.from_numpy(xn).requires_grad_(True)
     y_ref = ref(xt)
     ctx.value("np_shape", list(xn.shape))
-    ctx.value("np_forward_diff", float(np.abs(y_np - y_ref.detach().numpy()).max()))
+    ctx.value("np_forward_src", inspect.getsource(batchnorm).strip())
+    ctx.value("np_backward_src", inspect.getsource(bn_backward).strip())
+    agree(ctx, "np_forward_tol", np.abs(y_np - y_ref.detach().numpy()).max(), 1e-12)
     dy = rng.normal(size=xn.shape)
     y_ref.backward(torch.from_numpy(dy))
     dx, dg, db = bn_backward(dy, x_hat, var, g_np)
-    ctx.value("np_dx_diff", float(np.abs(dx - xt.grad.numpy()).max()))
-    ctx.value("np_dgamma_diff", float(np.abs(dg - ref.weight.grad.numpy()).max()))
-    ctx.value("np_dbeta_diff", float(np.abs(db - ref.bias.grad.numpy()).max()))
-    ctx.value("np_dx_colsum", float(np.abs(dx.sum(0)).max()))  # BN's input gradient sums to 0 per feature
+    agree(ctx, "np_dx_tol", np.abs(dx - xt.grad.numpy()).max(), 1e-12)
+    agree(ctx, "np_dgamma_tol", np.abs(dg - ref.weight.grad.numpy()).max(), 1e-12)
+    agree(ctx, "np_dbeta_tol", np.abs(db - ref.bias.grad.numpy()).max(), 1e-12)
+    agree(ctx, "np_dx_colsum_tol", np.abs(dx.sum(0)).max(), 1e-12)  # BN's input gradient sums to 0 per feature
+
+    # ------------------------------------------------------------------ RMSNorm (Zhang & Sennrich, 2019)
+    # y = x / sqrt(mean(x^2) + eps) * g: LayerNorm without the mean subtraction and without the bias.
+    torch.manual_seed(0)
+    d_rms = 16
+    xr = 2.0 + 3.0 * torch.randn(4, 8, d_rms)  # (batch, tokens, features), deliberately not zero-mean
+    ctx.value("rms_x_shape", xr.shape)
+    mine = RMSNorm(d_rms, eps=1e-6)
+    ref_rms = nn.RMSNorm(d_rms, eps=1e-6)
+    with torch.no_grad():
+        g_rms = torch.rand(d_rms) + 0.5
+        mine.weight.copy_(g_rms)
+        ref_rms.weight.copy_(g_rms)
+        agree(ctx, "rms_vs_torch_tol", maxdiff(mine(xr), ref_rms(xr)), 1e-5)
+        # nn.RMSNorm's default eps (None) is the dtype's machine epsilon.
+        default = nn.RMSNorm(d_rms)
+        ctx.value("rms_default_eps_is_none", default.eps is None)
+        ctx.value("rms_f32_eps", torch.finfo(torch.float32).eps)
+        # Tiny inputs (mean square ~1e-7), where eps matters: the default matches eps = finfo(float32).eps
+        # and clearly differs from a fixed 1e-5.
+        tiny = 1e-4 * xr
+        f32_eps = torch.finfo(torch.float32).eps
+        agree(ctx, "rms_default_eps_tol", maxdiff(default(tiny), RMSNorm(d_rms, eps=f32_eps)(tiny)), 1e-4)
+        assert maxdiff(default(tiny), RMSNorm(d_rms, eps=1e-5)(tiny)) > 0.1
+        # Invariances: rescaling the input changes nothing; shifting it does (LayerNorm ignores both).
+        ln_r = nn.LayerNorm(d_rms, elementwise_affine=False)
+        rms_plain = RMSNorm(d_rms, eps=1e-6)
+        scale_r, shift_r = 5.0, 1.0
+        ctx.value("rms_scale", scale_r)
+        ctx.value("rms_shift", shift_r)
+        agree(ctx, "rms_scale_inv_tol", maxdiff(rms_plain(scale_r * xr), rms_plain(xr)), 1e-5)
+        ctx.value("rms_shift_change", maxdiff(rms_plain(xr + shift_r), rms_plain(xr)))
+        agree(ctx, "ln_shift_inv_tol", maxdiff(ln_r(xr + shift_r), ln_r(xr)), 1e-4)
+        # On zero-mean inputs RMS = standard deviation, so RMSNorm equals LayerNorm (same eps, no affine).
+        centred = xr - xr.mean(-1, keepdim=True)
+        ln_same_eps = nn.LayerNorm(d_rms, eps=1e-6, elementwise_affine=False)
+        agree(ctx, "rms_ln_centred_tol", maxdiff(rms_plain(centred), ln_same_eps(xr)), 1e-5)
+        ctx.value("rms_ln_uncentred_diff", maxdiff(rms_plain(xr), ln_same_eps(xr)))
+    ctx.value("rms_src", inspect.getsource(RMSNorm).strip())
+    d_llm = 4096  # LLaMA-7B's hidden size (Touvron et al., 2023)
+    ctx.value("rms_d_llm", d_llm)
+    ctx.value("rms_params_llm", sum(p.numel() for p in nn.RMSNorm(d_llm).parameters()))
+    ctx.value("ln_params_llm", sum(p.numel() for p in nn.LayerNorm(d_llm).parameters()))
+
+    # ------------------------------------------------------------------ folding BatchNorm into a conv
+    # Conv2d -> BatchNorm2d in eval mode is one affine map per output channel after a linear op: one conv.
+    torch.manual_seed(0)
+    conv = nn.Conv2d(3, 8, kernel_size=3, padding=1)
+    bn_f = nn.BatchNorm2d(8)
+    with torch.no_grad():
+        bn_f.weight.uniform_(0.5, 1.5)
+        bn_f.bias.normal_()
+    pair = nn.Sequential(conv, bn_f)
+    for _ in range(20):  # a few training batches, so running_mean and running_var are not the defaults
+        pair(1.0 + 2.0 * torch.randn(16, 3, 12, 12))
+    pair.eval()
+    xf = 1.0 + 2.0 * torch.randn(4, 3, 12, 12)
+    with torch.no_grad():
+        fused = fold_bn(conv, bn_f)
+        ref_fused = torch.nn.utils.fusion.fuse_conv_bn_eval(conv, bn_f)
+        y_pair = pair(xf)
+        agree(ctx, "fold_tol", maxdiff(fused(xf), y_pair), 1e-4)
+        agree(ctx, "fold_vs_torch_tol", maxdiff(fused(xf), ref_fused(xf)), 1e-5)
+        ctx.value("fold_pair_params", sum(p.numel() for p in pair.parameters()))
+        ctx.value("fold_fused_params", sum(p.numel() for p in fused.parameters()))
+        ctx.value("fold_bn_buffers", bn_f.running_mean.numel() + bn_f.running_var.numel())
+        # In training mode BN uses the batch's own statistics: the fold (running statistics) no longer matches.
+        pair.train()
+        y_train = pair(xf)
+        pair.eval()
+        ctx.value("fold_train_diff", maxdiff(fused(xf), y_train))
+    ctx.value("fold_src", inspect.getsource(fold_bn).strip())
+    ctx.value("fold_x_shape", xf.shape)
+    ctx.value("fold_conv", [conv.in_channels, conv.out_channels, conv.kernel_size[0]])
+
+    # BN after the activation (conv -> ReLU -> BN -> linear) cannot go into the previous layer, but it folds
+    # into the next one's input side: W' = W diag(s), b' = b + W t.
+    torch.manual_seed(0)
+    lin_a, bn_n, lin_b = nn.Linear(6, 5), nn.BatchNorm1d(5), nn.Linear(5, 3)
+    with torch.no_grad():
+        bn_n.weight.uniform_(0.5, 1.5)
+        bn_n.bias.normal_()
+    net_n = nn.Sequential(lin_a, nn.ReLU(), bn_n, lin_b)
+    for _ in range(20):
+        net_n(torch.randn(32, 6))
+    net_n.eval()
+    with torch.no_grad():
+        s_n = bn_n.weight / torch.sqrt(bn_n.running_var + bn_n.eps)
+        t_n = bn_n.bias - bn_n.running_mean * s_n
+        next_f = nn.Linear(5, 3)
+        next_f.weight.copy_(lin_b.weight * s_n)
+        next_f.bias.copy_(lin_b.bias + lin_b.weight @ t_n)
+        xn2 = torch.randn(8, 6)
+        agree(ctx, "fold_next_tol", maxdiff(next_f(torch.relu(lin_a(xn2))), net_n(xn2)), 1e-5)
+        # The same trick into a *padded* conv is inexact at the border: padding adds zeros after BN's shift.
+        bn_c = nn.BatchNorm2d(4)
+        bn_c.weight.uniform_(0.5, 1.5)
+        bn_c.bias.normal_()
+        bn_c.running_mean.normal_()
+        bn_c.running_var.uniform_(0.5, 2.0)
+        bn_c.eval()
+        conv_n = nn.Conv2d(4, 2, 3, padding=1)
+        s_c = bn_c.weight / torch.sqrt(bn_c.running_var + bn_c.eps)
+        t_c = bn_c.bias - bn_c.running_mean * s_c
+        conv_f = nn.Conv2d(4, 2, 3, padding=1)
+        conv_f.weight.copy_(conv_n.weight * s_c.view(1, -1, 1, 1))
+        conv_f.bias.copy_(conv_n.bias + (conv_n.weight * t_c.view(1, -1, 1, 1)).sum((1, 2, 3)))
+        xc = torch.randn(2, 4, 8, 8)
+        err = (conv_f(xc) - conv_n(bn_c(xc))).abs()
+        agree(ctx, "fold_pad_interior_tol", err[..., 1:-1, 1:-1].max(), 1e-5)
+        ctx.value("fold_pad_border_diff", err.max())
 
     # ------------------------------------------------------------------ parameter counts
     def n_buffers(mod):
@@ -333,11 +498,12 @@ def compute(ctx):
             # Shuffle colours so that neighbouring sets look different.
             perm = np.random.default_rng(3).permutation(ids.max() + 1)
             ax.imshow(perm[ids], cmap=no_grey if ids.max() < no_grey.N else "viridis", aspect="auto")
-            ax.set_xticks(np.arange(c + 1) - 0.5, minor=True)
-            ax.set_yticks(np.arange(n + 1) - 0.5, minor=True)
-            ax.grid(which="major", visible=False)
-            ax.grid(which="minor", color="C7", linewidth=0.8)
-            ax.tick_params(which="both", length=0, labelbottom=False, labelleft=False)
+            ax.set_xticks([])  # no ticks, so the style draws no grid over the image
+            ax.set_yticks([])
+            for pos in np.arange(1, c) - 0.5:  # cell borders
+                ax.axvline(pos, color="C7", linewidth=0.8)
+            for pos in np.arange(1, n) - 0.5:
+                ax.axhline(pos, color="C7", linewidth=0.8)
             ax.set_title(kind if kind != "GroupNorm" else f"GroupNorm ({groups} groups)", fontsize="medium")
             ax.set_xlabel("channel C")
             ax.set_ylabel("sample N")
@@ -347,13 +513,24 @@ def compute(ctx):
 
     def draw_running(fig):
         ax = fig.subplots()
-        t = list(range(1, long_steps + 1))
-        ax.plot(t, batch_means, ".", ms=4, label="batch mean")
-        ax.plot(t, run_means, label="running_mean")
-        ax.axhline(long_mu, ls="--", color="C2", label="true mean")
-        ax.set_xlabel("training batch")
-        ax.set_title(f"BatchNorm running_mean, momentum {m:g}")
-        ax.legend(loc="lower right")
+        t = list(range(long_steps + 1))
+        for j in range(feats):
+            mu_j = true_mean[j].item()
+            ax.plot(t, run_means[:, j].tolist(), color=f"C{j}", label=f"feature {j + 1}: mean {mu_j:g}")
+            ax.axhline(mu_j, ls="--", lw=1, color=f"C{j}")
+            ax.plot([n_batches], [run_means[n_batches, j].item()], "o", color=f"C{j}", ms=5)
+        ax.axvline(n_batches, ls=":", color="C7", lw=1)
+        ax.annotate(
+            f"after {n_batches} batches:\n{1 - (1 - m) ** n_batches:.1%} of the way",
+            (n_batches, run_means[n_batches, 2].item()),
+            xytext=(18, 0.4),
+            fontsize="small",
+            arrowprops={"arrowstyle": "->"},
+        )
+        ax.set_xlabel("training batches seen")
+        ax.set_ylabel("running_mean")
+        ax.set_title(f"running_mean, momentum {m:g}")
+        ax.legend(loc="center right", bbox_to_anchor=(1.0, 0.66), fontsize="small")
 
     ctx.figure("running_mean", draw_running)
 
