@@ -164,7 +164,6 @@ def overfitting_run(ctx):
         ax.set_ylabel("cross-entropy")
         ax.set_title(f"{n_params:,}-parameter MLP, {n_train} points")
         ax.legend(loc="upper left", fontsize=9)
-        ax.grid(alpha=0.3)
 
     ctx.figure("overfit_curves", draw, width=4.2, height=3.0)
 
@@ -223,7 +222,6 @@ def bias_variance(ctx):
         ax.set_title(f"Fits to {n} noisy points, mean of {n_sets} datasets", fontsize=10)
         ax.set_ylim(0, 0.7)
         ax.legend(fontsize=8, loc="upper center", ncol=2)
-        ax.grid(alpha=0.3)
 
     ctx.figure("bias_variance", draw, width=4.2, height=3.0)
 
@@ -335,6 +333,9 @@ def l1_l2(ctx):
     ctx.value("wd_lam", lam_wd)
     ctx.value("wd_lr", lr_wd)
     ctx.value("wd_sgd_diff", diff)
+    wd_tol = 1e-7
+    assert diff < wd_tol
+    ctx.value("wd_tol", wd_tol)
     ctx.value("wd_shrink", 1 - lr_wd * lam_wd)
 
 
@@ -546,6 +547,9 @@ def implicit_bias(ctx):
     ctx.value("ib_steps", steps)
     ctx.value("ib_residual", (X @ w - y).abs().max())
     ctx.value("ib_dist_to_minnorm", (w - w_min).norm())
+    ib_tol = 1e-8
+    assert (w - w_min).norm() < ib_tol
+    ctx.value("ib_tol", ib_tol)
     ctx.value("ib_norm_gd", w.norm())
     ctx.value("ib_norm_other", w_other.norm())
     ctx.value("ib_other_residual", (X @ w_other - y).abs().max())
