@@ -22,6 +22,18 @@ def confusion_counts(y, pred):  # y, pred: 0/1 tensors
     return tp, fp, fn, tn
 
 
+def binary_metrics(scores, y, thr=0.5):
+    pred = (scores >= thr).long()
+    tp = ((pred == 1) & (y == 1)).sum()
+    fp = ((pred == 1) & (y == 0)).sum()
+    fn = ((pred == 0) & (y == 1)).sum()
+    acc = (pred == y).float().mean()
+    prec = tp / (tp + fp).clamp(min=1)
+    rec = tp / (tp + fn).clamp(min=1)
+    f1 = 2 * prec * rec / (prec + rec)
+    return acc, prec, rec, f1
+
+
 def confusion_loop(y, pred):
     """The same counts with an explicit loop (cross-check)."""
     tp = fp = fn = tn = 0
@@ -126,6 +138,12 @@ def compute(ctx):
     ctx.value("beta", fn / (fn + tp))  # type II error rate = false-negative rate
     ctx.value("power", 1 - fn / (fn + tp))
     ctx.value("cm_code", inspect.getsource(confusion_counts).strip())
+    # The same four metrics from tensors in one function, checked against the counts above.
+    bm = binary_metrics(scores, y, thr)
+    want = ((tp + tn) / n, precision, recall, f1)
+    assert all(abs(float(a) - b) < 1e-6 for a, b in zip(bm, want, strict=True))
+    ctx.value("bm_src", inspect.getsource(binary_metrics).strip())
+    ctx.value("bm_values", [float(v) for v in bm])
 
     # Precision / recall at a stricter and a looser threshold.
     for tag, t in [("hi", 0.75), ("lo", 0.3)]:
