@@ -54,7 +54,18 @@ def conv2d_loops(img, ker):  # one channel, stride 1, no padding
 # fmt: on
 
 
+TOL = 1e-5  # "agree within": float32 results computed two ways (shown on cards, asserted here)
+
+
+def check(ctx, name, diff):
+    """Register a max difference between two computations and assert it is within TOL."""
+    diff = float(diff)
+    assert diff < TOL, (name, diff)
+    ctx.value(name, diff)
+
+
 def compute(ctx):
+    ctx.value("tol", TOL)
     # ---------------- output-size formula: 5x5 input, 7x7 kernel -----------------------------
     n5, k7 = 5, 7
     ctx.value("q78_n", n5)
@@ -188,7 +199,7 @@ def compute(ctx):
         lin.weight.copy_(c1x1.weight.view(64, 256))
         lin.bias.copy_(c1x1.bias)
         y_lin = lin(x256.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
-        ctx.value("one_vs_linear_maxdiff", (y1 - y_lin).abs().max())
+        check(ctx, "one_vs_linear_maxdiff", (y1 - y_lin).abs().max())
     ctx.value("one_params", n_params(c1x1))
     ctx.value("three_params", n_params(c3x3))
     ctx.value("three_over_one", n_params(c3x3) / n_params(c1x1))
@@ -256,7 +267,7 @@ def compute(ctx):
     xcorr = conv2d_loops(img[0, 0], k_asym[0, 0])  # plain sliding dot product, no flip
     true_conv = conv2d_loops(img[0, 0], k_asym[0, 0].flip(0, 1))  # textbook convolution flips
     torch_out = F.conv2d(img, k_asym)[0, 0]
-    ctx.value("xc_diff_xcorr", (torch_out - xcorr).abs().max())
+    check(ctx, "xc_diff_xcorr", (torch_out - xcorr).abs().max())
     ctx.value("xc_diff_trueconv", (torch_out - true_conv).abs().max())
 
     # ---------------- translation equivariance ------------------------------------------------
@@ -267,7 +278,7 @@ def compute(ctx):
         lhs = conv_eq(torch.roll(x_eq, shift, dims=(2, 3)))  # shift, then convolve
         rhs = torch.roll(conv_eq(x_eq), shift, dims=(2, 3))  # convolve, then shift
     ctx.value("eq_shift", list(shift))
-    ctx.value("eq_maxdiff", (lhs - rhs).abs().max())
+    check(ctx, "eq_maxdiff", (lhs - rhs).abs().max())
 
     # ---------------- from-scratch conv vs F.conv2d -------------------------------------------
     xs = torch.randn(2, 3, 9, 9)
@@ -278,14 +289,14 @@ def compute(ctx):
     ctx.value("scr_in_shape", xs.shape)
     ctx.value("scr_w_shape", ws.shape)
     ctx.value("scr_out_shape", mine.shape)
-    ctx.value("scr_maxdiff", (mine - ref).abs().max())
+    check(ctx, "scr_maxdiff", (mine - ref).abs().max())
     ctx.value("scr_cols_shape", F.unfold(xs, 3, padding=1, stride=2).shape)
     ctx.value("scr_unfold_src", inspect.getsource(conv2d_unfold).strip())
     ctx.value("scr_loops_src", inspect.getsource(conv2d_loops).strip())
     img8 = torch.randn(8, 8)
     k3 = torch.randn(3, 3)
     ref8 = F.conv2d(img8[None, None], k3[None, None])[0, 0]
-    ctx.value("scr_loops_maxdiff", (conv2d_loops(img8, k3) - ref8).abs().max())
+    check(ctx, "scr_loops_maxdiff", (conv2d_loops(img8, k3) - ref8).abs().max())
 
     # ---------------- figures -----------------------------------------------------------------
     def draw_worked(fig):
@@ -373,6 +384,9 @@ def compute(ctx):
     _conv_dims(ctx)
     _cnn_vs_dense(ctx)
     _receptive_field_growth(ctx)
+    _detection(ctx)
+    _grouped(ctx)
+    _transposed(ctx)
 
 
 def _enum(m):
@@ -475,7 +489,7 @@ def _pooling_types(ctx, fmap):
         out_shifted = net(torch.roll(img, shift, dims=(2, 3)))
     ctx.value("inv_shift", list(shift))
     ctx.value("inv_feat_maxdiff", (feat - feat_shifted).abs().max())
-    ctx.value("inv_out_maxdiff", (out - out_shifted).abs().max())
+    check(ctx, "inv_out_maxdiff", (out - out_shifted).abs().max())
 
     def draw(fig):
         axes = fig.subplots(1, 3, gridspec_kw={"width_ratios": [2, 2, 1]})
@@ -547,7 +561,7 @@ def _global_pooling_heads(ctx):
     ctx.value("gh_c", c)
     ctx.value("gh_side", side)
     ctx.value("gh_gap_shape", gap(fmaps).shape)
-    ctx.value("gh_gap_mean_maxdiff", (gap(fmaps).flatten(1) - fmaps.mean(dim=(2, 3))).abs().max())
+    check(ctx, "gh_gap_mean_maxdiff", (gap(fmaps).flatten(1) - fmaps.mean(dim=(2, 3))).abs().max())
 
     flat_head = nn.Sequential(nn.Flatten(), nn.Linear(c * side * side, classes))
     gap_head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c, classes))
@@ -645,7 +659,7 @@ def _conv_dims(ctx):
         conv2.weight.copy_(conv1.weight.unsqueeze(2))
         conv2.bias.copy_(conv1.bias)
         s = torch.randn(3, 4, 30)
-        ctx.value("c1_as_c2_maxdiff", (conv1(s) - conv2(s.unsqueeze(2)).squeeze(2)).abs().max())
+        check(ctx, "c1_as_c2_maxdiff", (conv1(s) - conv2(s.unsqueeze(2)).squeeze(2)).abs().max())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -830,6 +844,7 @@ def _receptive_field_growth(ctx):
             curves[name].append(side)
             outs[name].append(out_side)
     ctx.value("rfg_formula_matches", matches)
+    ctx.value("rfg_n_stacks", len(schemes) * len(depths))
     ctx.value("rfg_n", 129)  # rf_measured's default input side
     ctx.value("rfg_depth_max", depths[-1])
     ctx.value("rfg_s1_3", curves["stride 1"][2])
@@ -881,3 +896,239 @@ def _receptive_field_growth(ctx):
     with torch.no_grad():
         fixed.bias.copy_(torch.full((8,), wanted))
     ctx.value("bt_fixed_bias", fixed.bias.detach().unique())
+
+
+# ---------------------------------------------------------------------------------------------
+# Detection basics: IoU and non-maximum suppression (torchvision is not used: written here and
+# checked against a plain-Python reference). Shown on cards verbatim: keep lines short.
+# ---------------------------------------------------------------------------------------------
+def box_iou(a, b):  # x1 y1 x2 y2
+    a = a[:, None]  # (N, 1, 4) vs (M, 4)
+    lo = a[..., :2].max(b[:, :2])
+    hi = a[..., 2:].min(b[:, 2:])
+    inter = (hi - lo).clamp(min=0).prod(-1)
+    sa = a[..., 2:] - a[..., :2]
+    sb = b[:, 2:] - b[:, :2]
+    union = sa.prod(-1) + sb.prod(-1)
+    return inter / (union - inter)
+
+
+def nms(b, s, thr=0.5):  # boxes, scores
+    order = (-s).argsort()
+    keep = []
+    while len(order) > 0:
+        i, rest = int(order[0]), order[1:]
+        keep.append(i)
+        iou = box_iou(b[[i]], b[rest])
+        order = rest[iou[0] <= thr]
+    return keep
+
+
+def iou_scalar(p, q):
+    """IoU of two boxes with plain Python floats (reference)."""
+    w = max(0.0, min(p[2], q[2]) - max(p[0], q[0]))
+    h = max(0.0, min(p[3], q[3]) - max(p[1], q[1]))
+    inter = w * h
+    area = (p[2] - p[0]) * (p[3] - p[1]) + (q[2] - q[0]) * (q[3] - q[1])
+    return inter / (area - inter)
+
+
+def nms_reference(boxes, scores, thr):
+    """Greedy NMS in plain Python: visit boxes by falling score; keep one unless it overlaps a kept box."""
+    kept = []
+    for i in sorted(range(len(boxes)), key=lambda j: -scores[j]):
+        if all(iou_scalar(boxes[i], boxes[k]) <= thr for k in kept):
+            kept.append(i)
+    return kept
+
+
+def _detection(ctx):
+    a = torch.tensor([[0.0, 0.0, 4.0, 4.0]])
+    b = torch.tensor([[2.0, 0.0, 6.0, 4.0]])
+    ctx.value("iou_a", a[0])
+    ctx.value("iou_b", b[0])
+    ctx.value("iou_inter", 8.0)
+    ctx.value("iou_union", 24.0)
+    ctx.value("iou_ab", box_iou(a, b)[0, 0])
+    assert abs(box_iou(a, b)[0, 0].item() - iou_scalar(a[0].tolist(), b[0].tolist())) < TOL
+    ctx.value("iou_src", inspect.getsource(box_iou).strip())
+    ctx.value("nms_src", inspect.getsource(nms).strip())
+
+    boxes = torch.tensor(
+        [[10, 10, 50, 50], [12, 12, 52, 52], [30, 30, 70, 70], [60, 10, 100, 50], [62, 12, 100, 50]],
+        dtype=torch.float32,
+    )
+    scores = torch.tensor([0.9, 0.8, 0.7, 0.6, 0.65])
+    ctx.value("nms_boxes", boxes.long().tolist())
+    ctx.value("nms_scores", scores)
+    pair = box_iou(boxes, boxes)
+    # Pairwise IoU against the reference, every pair.
+    ref = torch.tensor([[iou_scalar(p, q) for q in boxes.tolist()] for p in boxes.tolist()])
+    check(ctx, "iou_pairwise_err", (pair - ref).abs().max())
+    ctx.value("nms_iou_01", pair[0, 1])
+    ctx.value("nms_iou_02", pair[0, 2])
+    ctx.value("nms_iou_34", pair[3, 4])
+    ctx.value("nms_iou_24", pair[2, 4])
+    agree = True
+    for tag, thr in [("mid", 0.5), ("low", 0.1), ("high", 0.85)]:
+        kept = nms(boxes, scores, thr)
+        agree &= kept == nms_reference(boxes.tolist(), scores.tolist(), thr)
+        ctx.value(f"nms_thr_{tag}", thr)
+        ctx.value(f"nms_keep_{tag}", kept)
+    ctx.value("nms_agrees", agree)
+    assert agree
+    # Detection matching for AP: a detection is a true positive at IoU >= 0.5 with an unmatched box.
+    ctx.value("det_iou_thr", 0.5)
+
+    kept_mid = nms(boxes, scores, 0.5)
+    bl, sl = boxes.tolist(), scores.tolist()
+
+    def draw(fig):
+        axes = fig.subplots(1, 2, sharey=True)
+        for ax, title, show in [(axes[0], "before NMS", range(len(bl))), (axes[1], "after NMS (IoU > 0.5)", kept_mid)]:
+            for i in show:
+                x1, y1, x2, y2 = bl[i]
+                ax.add_patch(
+                    matplotlib.patches.Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, lw=2, color=f"C{i}")
+                )
+                if i in (1, 4):  # the near-duplicates: label below their bottom-right corner
+                    ax.text(x2, y2 + 1, f"{i}: {sl[i]:g}", color=f"C{i}", fontsize=8, ha="right", va="top")
+                elif i in (0, 3):  # above the box, clear of its near-duplicate's edge
+                    ax.text(x1, y1 - 1, f"{i}: {sl[i]:g}", color=f"C{i}", fontsize=8, va="bottom")
+                else:
+                    ax.text(x1 + 1, y1 + 1, f"{i}: {sl[i]:g}", color=f"C{i}", fontsize=8, va="top")
+            ax.set_xlim(5, 105)
+            ax.set_ylim(75, 0)
+            ax.set_aspect("equal")
+            ax.set_title(title, fontsize="medium")
+            ax.axis("off")
+
+    ctx.figure("nms_boxes", draw, width=4.6, height=2.4)
+
+
+# ---------------------------------------------------------------------------------------------
+# Grouped and depthwise-separable convolutions (Howard et al., 2017, MobileNets).
+# ---------------------------------------------------------------------------------------------
+def _grouped(ctx):
+    torch.manual_seed(0)
+    g = 4
+    grouped = nn.Conv2d(64, 128, 3, padding=1, groups=g)
+    full = nn.Conv2d(64, 128, 3, padding=1)
+    ctx.value("gr_cin", grouped.in_channels)
+    ctx.value("gr_cout", grouped.out_channels)
+    ctx.value("gr_g", g)
+    ctx.value("gr_w_shape", grouped.weight.shape)
+    ctx.value("gr_params", n_params(grouped))
+    ctx.value("gr_full_params", n_params(full))
+    ctx.value("gr_full_w_shape", full.weight.shape)
+    # A grouped conv = g independent convs on channel slices, outputs concatenated.
+    x = torch.randn(1, 64, 8, 8)
+    with torch.no_grad():
+        y = grouped(x)
+        parts = []
+        for j in range(g):
+            w = grouped.weight[j * 32 : (j + 1) * 32]
+            bias = grouped.bias[j * 32 : (j + 1) * 32]
+            parts.append(F.conv2d(x[:, j * 16 : (j + 1) * 16], w, bias, padding=1))
+        check(ctx, "gr_split_err", (torch.cat(parts, 1) - y).abs().max())
+
+    # Depthwise separable (no biases, as in MobileNet where BatchNorm follows) vs a standard 3x3 conv.
+    cin, cout, k, side = 128, 256, 3, 56
+    std = nn.Conv2d(cin, cout, k, padding=1, bias=False)
+    dw = nn.Conv2d(cin, cin, k, padding=1, groups=cin, bias=False)
+    pw = nn.Conv2d(cin, cout, 1, bias=False)
+    fmap = torch.zeros(1, cin, side, side)
+    ctx.value("ds_cin", cin)
+    ctx.value("ds_cout", cout)
+    ctx.value("ds_side", side)
+    ctx.value("ds_dw_w_shape", dw.weight.shape)
+    ctx.value("ds_std_params", n_params(std))
+    ctx.value("ds_dw_params", n_params(dw))
+    ctx.value("ds_pw_params", n_params(pw))
+    ctx.value("ds_sep_params", n_params(dw) + n_params(pw))
+    ctx.value("ds_param_ratio", (n_params(dw) + n_params(pw)) / n_params(std))
+    ctx.value("ds_formula_ratio", 1 / cout + 1 / k**2)
+    assert abs((n_params(dw) + n_params(pw)) / n_params(std) - (1 / cout + 1 / k**2)) < 1e-12
+    std_macs = conv_macs(std, fmap)
+    sep_macs = conv_macs(dw, fmap) + conv_macs(pw, fmap)
+    ctx.value("ds_std_macs", std_macs)
+    ctx.value("ds_sep_macs", sep_macs)
+    ctx.value("ds_macs_ratio", std_macs / sep_macs)
+    # Depthwise alone never mixes channels: output channel c depends only on input channel c.
+    xx = torch.zeros(1, cin, 5, 5, requires_grad=True)
+    dw(xx)[0, 7].sum().backward()
+    touched = (xx.grad[0].abs().sum((1, 2)) != 0).nonzero().flatten().tolist()
+    assert len(touched) == 1
+    ctx.value("ds_dw_touched", touched[0])
+
+
+# ---------------------------------------------------------------------------------------------
+# Transposed convolution: output size, the adjoint of a convolution, checkerboard artefacts
+# (Odena et al., 2016).
+# ---------------------------------------------------------------------------------------------
+def _transposed(ctx):
+    torch.manual_seed(0)
+    n = 16
+    sizes = {}
+    for tag, (k, s, p, op) in {"k4": (4, 2, 1, 0), "k3": (3, 2, 1, 0), "k3op": (3, 2, 1, 1)}.items():
+        layer = nn.ConvTranspose2d(1, 1, k, stride=s, padding=p, output_padding=op)
+        sizes[tag] = out_hw(layer, n)
+        formula = (n - 1) * s - 2 * p + (k - 1) + op + 1
+        assert sizes[tag] == formula
+        ctx.value(f"tc_out_{tag}", sizes[tag])
+    ctx.value("tc_n", n)
+
+    # Scatter view: each input pixel adds a scaled copy of the kernel to the output.
+    x = torch.tensor([[1.0, 2], [3, 4]]).view(1, 1, 2, 2)
+    ones = torch.ones(1, 1, 2, 2)
+    ctx.value("tc_x_tex", bmatrix(x[0, 0]))
+    ctx.value("tc_s1_tex", bmatrix(F.conv_transpose2d(x, ones)[0, 0]))
+    ctx.value("tc_s1_shape", F.conv_transpose2d(x, ones).shape[-2:])
+    up = F.conv_transpose2d(x, ones, stride=2)
+    ctx.value("tc_s2_tex", bmatrix(up[0, 0]))
+    check(ctx, "tc_s2_vs_nearest", (up - F.interpolate(x, scale_factor=2, mode="nearest")).abs().max())
+
+    # The transposed conv is the gradient of a conv with respect to its input (same weights).
+    w = torch.randn(3, 2, 3, 3)  # conv: 2 -> 3 channels
+    xin = torch.randn(1, 2, 9, 9, requires_grad=True)
+    y = F.conv2d(xin, w, stride=2, padding=1)
+    gy = torch.randn_like(y)
+    (gx,) = torch.autograd.grad(y, xin, gy)
+    tt = F.conv_transpose2d(gy, w, stride=2, padding=1)
+    ctx.value("tc_adj_in_shape", xin.shape)
+    ctx.value("tc_adj_y_shape", y.shape)
+    ctx.value("tc_adj_out_shape", tt.shape)
+    check(ctx, "tc_adj_err", (tt - gx).abs().max())
+    # Not an inverse: transposed-conv of the conv output does not give the input back.
+    with torch.no_grad():
+        back = F.conv_transpose2d(y, w, stride=2, padding=1)
+    ctx.value("tc_not_inverse", (back - xin).abs().max())
+
+    # Checkerboard: constant input, all-ones kernels, so each output value counts its kernel overlaps.
+    m = 8
+    const = torch.ones(1, 1, m, m)
+    k3 = F.conv_transpose2d(const, torch.ones(1, 1, 3, 3), stride=2, padding=1)
+    k4 = F.conv_transpose2d(const, torch.ones(1, 1, 4, 4), stride=2, padding=1)
+    resize = F.conv2d(F.interpolate(const, scale_factor=2, mode="nearest"), torch.ones(1, 1, 3, 3), padding=1)
+    inner = slice(2, -2)  # away from the borders
+    maps = {"k3": k3, "k4": k4, "resize": resize}
+    for tag, t in maps.items():
+        core = t[0, 0, inner, inner]
+        vals = sorted(set(core.flatten().tolist()))
+        ctx.value(f"cb_{tag}_values", vals if len(vals) > 1 else vals[0])
+    ctx.value("cb_m", m)
+    panels = [
+        (k3[0, 0].tolist(), "transposed k=3, s=2"),
+        (k4[0, 0].tolist(), "transposed k=4, s=2"),
+        (resize[0, 0].tolist(), "nearest ×2 + conv 3x3"),
+    ]
+
+    def draw(fig):
+        axes = fig.subplots(1, 3)
+        for ax, (img, title) in zip(axes, panels, strict=True):
+            ax.imshow(img, cmap="viridis", interpolation="nearest")
+            ax.set_title(title, fontsize=9)
+            ax.set_xticks([])
+            ax.set_yticks([])
+
+    ctx.figure("checkerboard", draw, width=4.6, height=1.9)

@@ -3,6 +3,7 @@ below (real tensors and modules, synthetic data; no downloads)."""
 
 import inspect
 import itertools
+import math
 
 import matplotlib.patches
 import torch
@@ -24,6 +25,9 @@ CIFAR100 = {
     "train_per_class": 500,
     "test_per_class": 100,
 }
+
+
+TOL = 1e-6  # "agree within": float32 results computed two ways (asserted, shown on cards)
 
 
 
@@ -95,6 +99,8 @@ def compute(ctx):
     kmeans_demo(ctx)
     custom_loss_and_loop(ctx)
     nested_fields_figure(ctx)
+    leakage(ctx)
+    mle_map(ctx)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -224,6 +230,8 @@ def data_structures(ctx):
     # Same aggregation from the edge list alone, with index_add (what GNN libraries do).
     agg = torch.zeros_like(x).index_add_(0, edge_index[1], x[edge_index[0]])
     ctx.value("g_edge_vs_dense_err", (agg - adj @ x).abs().max())
+    assert (agg - adj @ x).abs().max() < TOL
+    ctx.value("tol", TOL)
 
     # Sparse tensors: a large sparse graph in COO vs dense float32.
     n, per_node = 10_000, 5
@@ -357,6 +365,7 @@ def layer_choice(ctx):
     ctx.value("set_n", n_el)
     ctx.value("set_perm", perm)
     ctx.value("set_deepsets_err", (ds_a - ds_b).abs().max())
+    assert (ds_a - ds_b).abs().max() < TOL
     ctx.value("set_flat_diff", (fm_a - fm_b).abs().max())
     ctx.value("set_flat_out", fm_a.abs().max())
 
@@ -375,6 +384,7 @@ def layer_choice(ctx):
         out_p = torch.relu(a_hat[p][:, p] @ lin(x[p]))
     ctx.value("gnn_nodes", v)
     ctx.value("gnn_equiv_err", (out_p - out[p]).abs().max())
+    assert (out_p - out[p]).abs().max() < TOL
     ctx.value("gnn_params", n_params(lin))
 
     # Sequences: attention weights are (N, T, T); an RNN carries a fixed-size state.
@@ -392,6 +402,9 @@ def layer_choice(ctx):
     ctx.value("seq_t_long", t_long)
     ctx.value("seq_scores_long", t_long * t_long)
     ctx.value("seq_scores_long_mib", t_long * t_long * 4 / 2**20)
+    ctx.value("seq_dim", dim)
+    ctx.value("seq_kv_long_kib", 2 * t_long * dim * 4 / 2**10)  # K and V, one layer, float32
+    ctx.value("seq_lstm_state_floats", 2 * h_n.shape[-1])  # h and c per sequence and layer
 
 
 # ---------------------------------------------------------------------------------------------
@@ -470,6 +483,7 @@ def custom_loss_and_loop(ctx):
     ctx.value("cl_loss", mine)
     ctx.value("cl_value_err", (mine - ref).abs())
     ctx.value("cl_grad_err", (g_mine - g_ref).abs().max())
+    assert max((mine - ref).abs(), (g_mine - g_ref).abs().max()) < TOL
 
     # Argument order: Keras losses take (y_true, y_pred); PyTorch losses take (input, target).
     p = torch.tensor([0.9, 0.2])
@@ -528,4 +542,239 @@ def nested_fields_figure(ctx):
         ax.set_aspect("equal")
         ax.axis("off")
 
-    ctx.figure("ai_ml_dl_nested", draw)
+    ctx.figure("ai_ml_dl_nested", draw, width=4.2, height=3.0)
+
+
+# ---------------------------------------------------------------------------------------------
+# Cross-validation and leakage. Classifiers are deliberately simple (nearest centroid, 1-NN) so the
+# effect of the split, not of the model, is what the numbers show.
+# ---------------------------------------------------------------------------------------------
+def top_features(x, y, k):
+    """Indices of the k features with the largest |correlation| with the 0/1 labels."""
+    xc = x - x.mean(0)
+    yc = y.double() - y.double().mean()
+    corr = (xc * yc[:, None]).sum(0) / (xc.norm(dim=0) * yc.norm())
+    return corr.abs().topk(k).indices
+
+
+def nearest_centroid_acc(xtr, ytr, xte, yte):
+    c0, c1 = xtr[ytr == 0].mean(0), xtr[ytr == 1].mean(0)
+    pred = ((xte - c1).pow(2).sum(1) < (xte - c0).pow(2).sum(1)).long()
+    return (pred == yte).double().mean().item()
+
+
+def cv_selected(x, y, folds, k, select_on_all):
+    """k-fold CV accuracy of 'select the top-k features, then nearest centroid'.
+
+    select_on_all=True screens the features on all the data once, before the folds (the leak);
+    False repeats the screening inside every fold, on that fold's training part only."""
+    fold = torch.arange(len(y)) % folds
+    feats = top_features(x, y, k) if select_on_all else None
+    accs = []
+    for f in range(folds):
+        tr, te = fold != f, fold == f
+        fs = feats if select_on_all else top_features(x[tr], y[tr], k)
+        accs.append(nearest_centroid_acc(x[tr][:, fs], y[tr], x[te][:, fs], y[te]))
+    return sum(accs) / folds
+
+
+def one_nn(xtr, ytr, xte):
+    return ytr[torch.cdist(xte, xtr).argmin(1)]
+
+
+def leakage(ctx):
+    gen = torch.Generator().manual_seed(0)
+    # 1. Feature selection before CV, on pure noise.
+    n, p, k, folds, reps = 50, 5000, 100, 5, 20
+    wrong, right = [], []
+    for _ in range(reps):
+        x = torch.randn(n, p, generator=gen, dtype=torch.float64)
+        y = torch.randperm(n, generator=gen) % 2  # labels independent of x: 50% is the truth
+        wrong.append(cv_selected(x, y, folds, k, True))
+        right.append(cv_selected(x, y, folds, k, False))
+    ctx.value("fs_n", n)
+    ctx.value("fs_p", p)
+    ctx.value("fs_k", k)
+    ctx.value("fs_folds", folds)
+    ctx.value("fs_reps", reps)
+    ctx.value("fs_wrong_mean", sum(wrong) / reps)
+    ctx.value("fs_wrong_min", min(wrong))
+    ctx.value("fs_right_mean", sum(right) / reps)
+
+    # 2. Grouped data: 20 patients x 10 scans; each patient has a strong signature, the label is
+    #    per patient and unrelated to the signature.
+    groups, per, d = 20, 10, 10
+    rand_acc, group_acc = [], []
+    for _ in range(reps):
+        sig = 2 * torch.randn(groups, d, generator=gen)
+        lab = torch.randperm(groups, generator=gen) % 2
+        grp = torch.arange(groups).repeat_interleave(per)
+        x = sig[grp] + 0.5 * torch.randn(groups * per, d, generator=gen)
+        y = lab[grp]
+        perm = torch.randperm(groups * per, generator=gen)
+        a, b = [], []
+        for f in range(folds):
+            te = torch.zeros(groups * per, dtype=torch.bool)
+            te[perm[f::folds]] = True  # random k-fold: scans of one patient on both sides
+            a.append((one_nn(x[~te], y[~te], x[te]) == y[te]).double().mean().item())
+            teg = grp % folds == f  # group k-fold: each patient entirely in one fold
+            b.append((one_nn(x[~teg], y[~teg], x[teg]) == y[teg]).double().mean().item())
+        rand_acc.append(sum(a) / folds)
+        group_acc.append(sum(b) / folds)
+    ctx.value("gs_groups", groups)
+    ctx.value("gs_per", per)
+    ctx.value("gs_random_acc", sum(rand_acc) / reps)
+    ctx.value("gs_group_acc", sum(group_acc) / reps)
+
+    # 3. Time series: a random walk; 1-NN regression on the time index (pure interpolation).
+    t_len = 200
+    walks_rand, walks_fwd = [], []
+    for _ in range(reps):
+        series = torch.randn(t_len, generator=gen).cumsum(0)
+        tt = torch.arange(t_len, dtype=torch.float64)[:, None]
+        perm = torch.randperm(t_len, generator=gen)
+        e_rand = []
+        for f in range(folds):
+            te = torch.zeros(t_len, dtype=torch.bool)
+            te[perm[f::folds]] = True
+            pred = one_nn(tt[~te], series[~te], tt[te])
+            e_rand.append((pred - series[te]).pow(2).mean().item())
+        # Forward chaining: train on everything before a cut, test on the next block.
+        block = t_len // (folds + 1)
+        e_fwd = []
+        for f in range(1, folds + 1):
+            tr, te = slice(0, f * block), slice(f * block, (f + 1) * block)
+            pred = one_nn(tt[tr], series[tr], tt[te])
+            e_fwd.append((pred - series[te]).pow(2).mean().item())
+        walks_rand.append(sum(e_rand) / folds)
+        walks_fwd.append(sum(e_fwd) / folds)
+    ctx.value("ts_len", t_len)
+    ctx.value("ts_random_mse", sum(walks_rand) / reps)
+    ctx.value("ts_forward_mse", sum(walks_fwd) / reps)
+    ctx.value("ts_ratio", (sum(walks_fwd) / reps) / (sum(walks_rand) / reps))
+    # The splits of forward chaining on 12 time steps, 3 folds (what TimeSeriesSplit produces).
+    small, k3 = 12, 3
+    blk = small // (k3 + 1)
+    ctx.value("ts_small", small)
+    ctx.value("ts_small_folds", k3)
+    ctx.value(
+        "ts_splits",
+        "; ".join(f"train 0–{f * blk - 1}, test {f * blk}–{(f + 1) * blk - 1}" for f in range(1, k3 + 1)),
+    )
+
+    # 4. k-fold bookkeeping: every example is validated exactly once.
+    n_cv, k_cv = 10, 5
+    fold = torch.arange(n_cv) % k_cv
+    ctx.value("kf_n", n_cv)
+    ctx.value("kf_k", k_cv)
+    ctx.value("kf_val_sizes", [int((fold == f).sum()) for f in range(k_cv)])
+    ctx.value("kf_each_once", bool(torch.bincount(fold, minlength=k_cv).sum() == n_cv))
+
+    results = [("select on all data", wrong), ("select inside each fold", right)]
+
+    def draw(fig):
+        ax = fig.subplots()
+        for i, (name, accs) in enumerate(results):
+            jitter = [i + 0.12 * ((j % 5) - 2) / 2 for j in range(len(accs))]
+            ax.plot(jitter, accs, "o", color=f"C{i}", alpha=0.6, ms=5)
+            ax.plot([i - 0.25, i + 0.25], [sum(accs) / len(accs)] * 2, color=f"C{i}", lw=3)
+        ax.axhline(0.5, ls="--", color="C7", lw=1.5)
+        ax.text(1.45, 0.52, "chance", ha="right", fontsize="small")
+        ax.set_xticks([0, 1], [name for name, _ in results])
+        ax.set_xlim(-0.5, 1.5)
+        ax.set_ylim(0, 1.05)
+        ax.set_ylabel(f"{folds}-fold CV accuracy")
+        ax.set_title(f"Labels are pure noise ({reps} datasets)", fontsize="medium")
+
+    ctx.figure("cv_leakage", draw, width=4.2, height=3.0)
+
+
+# ---------------------------------------------------------------------------------------------
+# MLE vs MAP; L2 regularisation as a Gaussian prior.
+# ---------------------------------------------------------------------------------------------
+def mle_map(ctx):
+    tol = 1e-8
+    ctx.value("mm_tol", tol)
+    # Coin: 3 heads in 3 flips; Beta(2, 2) prior. Maximise on a fine grid and compare with closed forms.
+    heads, flips, a, b = 3, 3, 2.0, 2.0
+    grid = torch.linspace(1e-6, 1 - 1e-6, 200_001, dtype=torch.float64)
+    loglik = heads * grid.log() + (flips - heads) * (1 - grid).log()
+    logprior = (a - 1) * grid.log() + (b - 1) * (1 - grid).log()
+    mle = grid[loglik.argmax()].item()
+    map_ = grid[(loglik + logprior).argmax()].item()
+    ctx.value("coin_heads", heads)
+    ctx.value("coin_flips", flips)
+    ctx.value("coin_a", a)
+    ctx.value("coin_b", b)
+    ctx.value("coin_mle", heads / flips)
+    ctx.value("coin_map_grid", map_)
+    map_closed = (heads + a - 1) / (flips + a + b - 2)
+    ctx.value("coin_map_closed", map_closed)
+    ctx.value("coin_grid", len(grid))
+    assert abs(map_ - map_closed) < 1e-5 and abs(mle - heads / flips) < 1e-5
+
+    # As data grow the prior's pull fades: true p = 0.7, estimates after n flips.
+    gen = torch.Generator().manual_seed(0)
+    true_p = 0.7
+    ctx.value("coin_true_p", true_p)
+    flips_all = (torch.rand(1000, generator=gen) < true_p).double()
+    ns = [3, 10, 30, 100, 300, 1000]
+    mles = [flips_all[:n].mean().item() for n in ns]
+    maps = [((flips_all[:n].sum() + a - 1) / (n + a + b - 2)).item() for n in ns]
+    ctx.value("coin_ns", ns)
+    ctx.value("coin_gap_small", abs(mles[0] - maps[0]))
+    ctx.value("coin_n_small", ns[0])
+    ctx.value("coin_n_big", ns[-1])
+    ctx.value("coin_gap_big", abs(mles[-1] - maps[-1]))
+
+    # Linear regression, Gaussian noise sigma and prior N(0, sigma_p^2 I): MAP = ridge with
+    # lambda = sigma^2 / sigma_p^2. Minimise the negative log posterior with autograd + LBFGS.
+    n, d, sigma, sigma_p = 30, 5, 0.5, 1.0
+    X = torch.randn(n, d, generator=gen, dtype=torch.float64)
+    w_true = torch.randn(d, generator=gen, dtype=torch.float64)
+    y = X @ w_true + sigma * torch.randn(n, generator=gen, dtype=torch.float64)
+    w = torch.zeros(d, dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.LBFGS([w], lr=1, max_iter=200, tolerance_grad=1e-14, tolerance_change=1e-16)
+
+    def neg_log_post():
+        opt.zero_grad()
+        nll = ((y - X @ w) ** 2).sum() / (2 * sigma**2)
+        nlp = (w**2).sum() / (2 * sigma_p**2)
+        loss = nll + nlp
+        loss.backward()
+        return loss
+
+    opt.step(neg_log_post)
+    lam = sigma**2 / sigma_p**2
+    ridge = torch.linalg.solve(X.T @ X + lam * torch.eye(d, dtype=torch.float64), X.T @ y)
+    ols = torch.linalg.lstsq(X, y[:, None]).solution[:, 0]
+    err = (w.detach() - ridge).abs().max().item()
+    assert err < tol, err
+    ctx.value("rg_n", n)
+    ctx.value("rg_d", d)
+    ctx.value("rg_sigma", sigma)
+    ctx.value("rg_sigma_p", sigma_p)
+    ctx.value("rg_lambda", lam)
+    ctx.value("rg_err", err)
+    ctx.value("rg_norm_map", ridge.norm())
+    ctx.value("rg_norm_mle", ols.norm())
+
+    # Weight decay with a mean loss over N examples: lambda = 1 / (N sigma_p^2).
+    n_ex, wd = 50_000, 5e-4
+    ctx.value("wd_n", n_ex)
+    ctx.value("wd_lambda", wd)
+    ctx.value("wd_sigma_p", 1 / math.sqrt(n_ex * wd))
+
+    def draw(fig):
+        ax = fig.subplots()
+        ax.semilogx(ns, mles, "o-", label="MLE (fraction of heads)")
+        ax.semilogx(ns, maps, "s--", label=f"MAP, Beta({a:g}, {b:g}) prior")
+        ax.axhline(true_p, color="C7", lw=1, ls=":")
+        ax.text(ns[-1], 0.71, "true p", ha="right", va="bottom", fontsize="small")
+        ax.set_xlabel("number of flips n")
+        ax.set_ylabel("estimate of p(heads)")
+        ax.set_ylim(0.4, 1.05)
+        ax.set_title("The prior's pull fades as data grow", fontsize="medium")
+        ax.legend(loc="lower right", fontsize="small")
+
+    ctx.figure("mle_vs_map", draw, width=4.2, height=3.0)

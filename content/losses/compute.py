@@ -2,6 +2,7 @@
 cross-checked against the formula written out by hand (or, for CTC, by brute force over every
 alignment)."""
 
+import inspect
 import itertools
 import warnings
 
@@ -38,7 +39,15 @@ def peaked_log_probs(frame_labels, n_cls, p_top):
     return probs.log()
 
 
+TOL_F32 = 1e-6  # "agree within": float32 results computed two ways
+TOL_F64 = 1e-12  # the same for float64
+TOL_BCE = 1e-5  # float32 losses up to 100: a few ulps of 100
+
+
 def compute(ctx):
+    focal_loss_section(ctx)
+    margin_losses(ctx)
+    dice_section(ctx)
     # ------------------------------------------------------------------ MSE
     y = torch.tensor([3.0, -0.5, 2.0, 7.0])
     y_hat = torch.tensor([2.5, 0.0, 2.0, 8.0])
@@ -152,6 +161,9 @@ def compute(ctx):
         stable = zs.clamp(min=0) - zs * yy + torch.log1p(torch.exp(-zs.abs()))
         err = (stable - F.binary_cross_entropy_with_logits(zs, yy, reduction="none")).abs().max()
         ctx.value(f"bce_stable_form_err_y{int(yv)}", err)
+        assert err < TOL_BCE, err
+    ctx.value("tol_bce", TOL_BCE)
+    ctx.value("tol_f32", TOL_F32)
 
     # Multi-label: a float multi-hot target of shape (N, C); the loss averages over all N*C entries.
     ml_logits = torch.tensor([[2.0, -1.0, 0.5, -3.0], [-0.5, 1.5, 2.5, 0.0]])
@@ -207,6 +219,7 @@ def compute(ctx):
     ctx.value("ce_hand_err", (ce - by_hand).abs())
     ce_soft = F.cross_entropy(logits, F.one_hot(classes, 3).float())  # probability targets
     ctx.value("ce_onehot_err", (ce - ce_soft).abs())
+    assert max((ce - nll).abs(), (ce - by_hand).abs(), (ce - ce_soft).abs()) < TOL_F32
 
     # Segmentation: logits (N, C, H, W), class-index targets (N, H, W).
     seg_logits = torch.randn(2, 5, 4, 4)
@@ -243,6 +256,7 @@ def compute(ctx):
     z_opt = torch.tensor([[margin.item(), 0.0, 0.0]], requires_grad=True)
     F.cross_entropy(z_opt, torch.tensor([0]), label_smoothing=eps).backward()
     ctx.value("ls_grad_at_margin", z_opt.grad.abs().max())
+    assert z_opt.grad.abs().max() < TOL_F32
     ctx.value("ls_min_loss", -(q[0] * q[0].log()).sum())  # entropy of the smoothed target
     z_far = torch.tensor([[20.0, 0.0, 0.0]])
     ctx.value("ls_far_margin", 20.0)
@@ -317,6 +331,8 @@ def compute(ctx):
         ctx.value(f"ctc_loss_{tag}", loss)
         ctx.value(f"ctc_brute_{tag}", brute)
         ctx.value(f"ctc_brute_err_{tag}", (loss - brute).abs())
+        assert (loss - brute).abs() < TOL_F64
+    ctx.value("tol_f64", TOL_F64)
     ctx.value("ctc_n_alignments", n_paths)  # same target and T for both: same count
     ctx.value("ctc_prob_good", torch.exp(-losses["good"]))
 
@@ -327,8 +343,9 @@ def compute(ctx):
         return nn.CTCLoss()(lp_rand[:t_len], torch.tensor([tgt]), torch.tensor([t_len]), torch.tensor([len(tgt)]))
 
     def show(loss):
-        """A CTC loss as text: 'inf' when no alignment exists."""
-        return "inf" if torch.isinf(loss) else f"{loss.item():.2f}"
+        """A CTC loss as text: 'inf' when no alignment exists, else 'finite' (its value depends on the
+        random log-probabilities and means nothing here)."""
+        return "inf" if torch.isinf(loss) else "finite"
 
     # (name, T, target): "ab" needs 2 frames; "aa" needs 3 (a blank must separate the two a's).
     for name, t_len, tgt in [
@@ -343,6 +360,15 @@ def compute(ctx):
         ctx.value(f"ctc_{name}_inf", bool(torch.isinf(loss)))
     zi = nn.CTCLoss(zero_infinity=True)(lp_rand[:1], torch.tensor([[1, 2]]), torch.tensor([1]), torch.tensor([2]))
     ctx.value("ctc_zero_inf_loss", zi)
+
+    # MSE vs BCE on a sigmoid output that is confidently wrong: gradient w.r.t. the logit.
+    z_wrong = -6.0
+    ctx.value("sig_z", z_wrong)
+    for name, fn in [("mse", F.mse_loss), ("bce", F.binary_cross_entropy)]:
+        zz = torch.tensor([z_wrong], requires_grad=True)
+        fn(torch.sigmoid(zz), torch.ones(1)).backward()
+        ctx.value(f"sig_grad_{name}", zz.grad)
+    ctx.value("sig_p", torch.sigmoid(torch.tensor(z_wrong)))
 
     # ------------------------------------------------------------------ reduction
     ctx.value("red_none", F.l1_loss(y_hat, y, reduction="none"))
@@ -388,4 +414,216 @@ def compute(ctx):
         ax.set_title("Binary cross-entropy")
         ax.legend(loc="upper center")
 
-    ctx.figure("bce_curve", draw_bce)
+    ctx.figure("bce_curve", draw_bce, width=4.2, height=3.0)
+
+
+# --------------------------------------------------------------------------------------------
+# Focal loss (Lin et al., 2017). Shown on a card verbatim (inspect.getsource): keep lines short.
+# --------------------------------------------------------------------------------------------
+def focal(z, y, g=2.0, a=0.25):
+    bce = F.binary_cross_entropy_with_logits
+    ce = bce(z, y, reduction="none")
+    p_t = torch.exp(-ce)  # prob. of the truth
+    a_t = a * y + (1 - a) * (1 - y)
+    fl = a_t * (1 - p_t) ** g * ce
+    return fl.mean()
+
+
+def focal_by_hand(p_t, gamma, alpha_t=1.0):
+    """FL(p_t) = -alpha_t (1 - p_t)^gamma log p_t, straight from the formula."""
+    return -alpha_t * (1 - p_t) ** gamma * torch.log(p_t)
+
+
+def focal_loss_section(ctx):
+    gamma = 2.0
+    ctx.value("fl_gamma", gamma)
+    # Stated probabilities of the true class: an easy, a medium and a hard example.
+    pts = torch.tensor([0.9, 0.968, 0.5, 0.1], dtype=torch.float64)
+    ce = -torch.log(pts)
+    fl = focal_by_hand(pts, gamma)
+    ctx.value("fl_pts", pts)
+    ctx.value("fl_ce", ce)
+    ctx.value("fl_fl", fl)
+    ctx.value("fl_ratio", ce / fl)  # how many times smaller FL is than CE
+    for i, tag in enumerate(["easy", "vee", "mid", "hard"]):
+        ctx.value(f"fl_pt_{tag}", pts[i])
+        ctx.value(f"fl_ce_{tag}", ce[i])
+        ctx.value(f"fl_fl_{tag}", fl[i])
+        ctx.value(f"fl_ratio_{tag}", ce[i] / fl[i])
+    # gamma = 0 is plain cross-entropy.
+    ctx.value("fl_gamma0_err", (focal_by_hand(pts, 0.0) - ce).abs().max())
+    assert (focal_by_hand(pts, 0.0) - ce).abs().max() < TOL_F64
+
+    # Dense detection: very many easy background anchors, a few hard objects (no alpha).
+    n_easy, pt_easy, n_hard, pt_hard = 100_000, 0.99, 10, 0.3
+    ctx.value("fl_n_easy", n_easy)
+    ctx.value("fl_pt_bg", pt_easy)
+    ctx.value("fl_n_hard", n_hard)
+    ctx.value("fl_pt_obj", pt_hard)
+    for name, g in [("ce", 0.0), ("fl", gamma)]:
+        easy = n_easy * focal_by_hand(torch.tensor(pt_easy, dtype=torch.float64), g)
+        hard = n_hard * focal_by_hand(torch.tensor(pt_hard, dtype=torch.float64), g)
+        ctx.value(f"fl_share_easy_{name}", easy / (easy + hard))
+
+    # The module-style implementation (logits, alpha-balanced) against the formula.
+    z = torch.tensor([2.2, -0.4, 1.0, -3.0])
+    y = torch.tensor([1.0, 1.0, 0.0, 0.0])
+    p = torch.sigmoid(z)
+    p_t = torch.where(y == 1, p, 1 - p)
+    alpha = 0.25
+    a_t = torch.where(y == 1, torch.tensor(alpha), torch.tensor(1 - alpha))
+    mine = focal(z, y, gamma, alpha)
+    ref = focal_by_hand(p_t, gamma, a_t).mean()
+    ctx.value("fl_code_err", (mine - ref).abs())
+    assert (mine - ref).abs() < TOL_F32
+    ctx.value("fl_src", inspect.getsource(focal).strip())
+    ctx.value("fl_alpha", alpha)
+
+    # Figure: FL vs p_t for several gamma (as in Lin et al.'s Figure 1).
+    grid = torch.linspace(0.01, 1.0, 200, dtype=torch.float64)
+    gammas = [0.0, 0.5, 1.0, 2.0, 5.0]
+    curves = {g: focal_by_hand(grid, g).tolist() for g in gammas}
+    xs = grid.tolist()
+
+    def draw(fig):
+        ax = fig.subplots()
+        for i, g in enumerate(gammas):
+            label = "γ = 0 (cross-entropy)" if g == 0 else f"γ = {g:g}"
+            ax.plot(xs, curves[g], color=f"C{i}", label=label)
+        ax.axvspan(0.6, 1.0, color="C7", alpha=0.12)
+        ax.text(0.8, 1.5, "well-classified", ha="center", fontsize="small")
+        ax.set_ylim(0, 4)
+        ax.set_xlim(0, 1)
+        ax.set_xlabel("probability of the true class, $p_t$")
+        ax.set_ylabel("loss")
+        ax.set_title("Focal loss $-(1-p_t)^\\gamma \\log p_t$")
+        ax.legend(loc="upper right", fontsize="small")
+
+    ctx.figure("focal_curves", draw, width=4.2, height=3.0)
+
+
+# --------------------------------------------------------------------------------------------
+# Triplet, margin-ranking, multi-class hinge and contrastive losses.
+# --------------------------------------------------------------------------------------------
+def margin_losses(ctx):
+    # One anchor and positive; three negatives: semi-hard, easy, hard.
+    a = torch.tensor([[1.0, 0.0]])
+    p = torch.tensor([[1.0, 0.5]])
+    negs = {"semi": [1.8, 0.0], "easy": [3.0, 0.0], "hard": [0.7, 0.0]}
+    margin = 1.0
+    ctx.value("tr_a", a[0])
+    ctx.value("tr_p", p[0])
+    ctx.value("tr_margin", margin)
+    d_ap = (a - p).norm()
+    ctx.value("tr_d_ap", d_ap)
+    errs = []
+    for tag, n_ in negs.items():
+        n = torch.tensor([n_])
+        d_an = (a - n).norm()
+        by_hand = (d_ap - d_an + margin).clamp(min=0)
+        module = nn.TripletMarginLoss(margin=margin)(a, p, n)  # p=2 norm, eps=1e-6 inside the distance
+        errs.append((module - by_hand).abs())
+        ctx.value(f"tr_n_{tag}", n[0])
+        ctx.value(f"tr_d_an_{tag}", d_an)
+        ctx.value(f"tr_loss_{tag}", by_hand)
+        # Gradient reaching the anchor: zero for a triplet already satisfied by the margin.
+        aa = a.clone().requires_grad_(True)
+        nn.TripletMarginLoss(margin=margin)(aa, p, n).backward()
+        ctx.value(f"tr_grad_{tag}", aa.grad.norm())
+    ctx.value("tr_module_err", max(errs))
+    assert max(errs) < TOL_TRIPLET
+    ctx.value("tol_triplet", TOL_TRIPLET)
+
+    # MarginRankingLoss: x1 should outrank x2 (y = 1) by at least the margin.
+    x1 = torch.tensor([0.8, 0.4, 0.6])
+    x2 = torch.tensor([0.3, 0.5, 0.55])
+    yy = torch.ones(3)
+    m_rank = 0.1
+    per = nn.MarginRankingLoss(margin=m_rank, reduction="none")(x1, x2, yy)
+    hand = (-yy * (x1 - x2) + m_rank).clamp(min=0)
+    assert (per - hand).abs().max() < TOL_F32
+    ctx.value("mr_x1", x1)
+    ctx.value("mr_x2", x2)
+    ctx.value("mr_margin", m_rank)
+    ctx.value("mr_per", per)
+    ctx.value("mr_mean", per.mean())
+
+    # MultiMarginLoss (multi-class hinge): sum over wrong classes, divided by the number of classes C.
+    z = torch.tensor([[2.0, 1.5, -1.0]])
+    t = torch.tensor([0])
+    mm = nn.MultiMarginLoss(margin=1.0)(z, t)
+    terms = (1.0 - z[0, 0] + z[0, 1:]).clamp(min=0)
+    ctx.value("mm_z", z[0])
+    ctx.value("mm_terms", terms)
+    ctx.value("mm_sum", terms.sum())
+    ctx.value("mm_C", z.shape[1])
+    ctx.value("mm_loss", mm)
+    ctx.value("mm_over_c_minus_1", terms.sum() / (z.shape[1] - 1))
+    assert (mm - terms.sum() / z.shape[1]).abs() < TOL_F32
+
+    # Contrastive (pair) loss, Hadsell et al. 2006: y d^2 + (1 - y) max(0, m - d)^2 (y = 1: similar pair).
+    m_c = 1.0
+    d = torch.tensor([0.3, 0.3, 0.6, 1.4])
+    same = torch.tensor([1.0, 0.0, 0.0, 0.0])
+    ctx.value("ct_d", d)
+    ctx.value("ct_margin", m_c)
+    terms = same * d**2 + (1 - same) * (m_c - d).clamp(min=0) ** 2
+    ctx.value("ct_terms", terms)
+    ctx.value("ct_d_sim", d[0])
+    ctx.value("ct_d_dis", d[1:])
+    ctx.value("ct_sim", terms[0])
+    ctx.value("ct_dis", terms[1:])
+
+
+TOL_TRIPLET = 1e-5  # TripletMarginLoss adds eps = 1e-6 inside the distance, so it differs slightly
+
+
+# --------------------------------------------------------------------------------------------
+# Dice loss on toy masks.
+# --------------------------------------------------------------------------------------------
+def soft_dice_loss(p, g, eps=1.0):
+    """1 - (2 sum(p g) + eps) / (sum p + sum g + eps), on probabilities p and a 0/1 mask g."""
+    inter = (p * g).sum()
+    return 1 - (2 * inter + eps) / (p.sum() + g.sum() + eps)
+
+
+def dice_section(ctx):
+    side = 6
+    truth = torch.zeros(side, side)
+    truth[1:4, 1:4] = 1.0  # a 3x3 object
+    pred = torch.zeros(side, side)
+    pred[1:4, 2:5] = 1.0  # the same square, one pixel to the right
+    inter = (truth * pred).sum()
+    union = ((truth + pred) > 0).float().sum()
+    dice = 2 * inter / (truth.sum() + pred.sum())
+    iou = inter / union
+    ctx.value("dc_side", side)
+    ctx.value("dc_obj", 3)
+    ctx.value("dc_inter", inter)
+    ctx.value("dc_union", union)
+    ctx.value("dc_area", truth.sum())
+    ctx.value("dc_dice", dice)
+    ctx.value("dc_loss", 1 - dice)
+    ctx.value("dc_iou", iou)
+    ctx.value("dc_dice_from_iou", 2 * iou / (1 + iou))
+    assert abs(dice - 2 * iou / (1 + iou)) < TOL_F32
+    ctx.value("dc_pixel_acc", (truth == pred).float().mean())
+
+    # A tiny object on a big background: a model that predicts "background" everywhere.
+    big = 16
+    g = torch.zeros(big, big)
+    g[7:9, 7:9] = 1.0  # 4 foreground pixels of 256
+    p_lazy = torch.full((big, big), 0.02)
+    p_good = torch.where(g == 1, torch.tensor(0.6), torch.tensor(0.1))
+    thr = 0.5
+    ctx.value("dcb_thr", thr)
+    ctx.value("dcb_side", big)
+    ctx.value("dcb_fg", int(g.sum()))
+    ctx.value("dcb_fg_frac", g.mean())
+    ctx.value("dcb_p_lazy", 0.02)
+    ctx.value("dcb_p_good_fg", 0.6)
+    ctx.value("dcb_p_good_bg", 0.1)
+    for tag, pr in [("lazy", p_lazy), ("good", p_good)]:
+        ctx.value(f"dcb_bce_{tag}", F.binary_cross_entropy(pr, g))
+        ctx.value(f"dcb_dice_{tag}", soft_dice_loss(pr, g, eps=0.0))
+        ctx.value(f"dcb_acc_{tag}", ((pr >= thr).float() == g).float().mean())

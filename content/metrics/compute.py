@@ -6,8 +6,10 @@ each positive's rank, the confusion matrix by bincount and by a loop).
 """
 
 import inspect
+import math
 
 import torch
+import torch.nn.functional as F
 
 # The running example: 20 scored examples, 8 positives and 12 negatives (no tied scores).
 POS_SCORES = [0.95, 0.90, 0.85, 0.70, 0.60, 0.45, 0.40, 0.20]
@@ -18,6 +20,18 @@ def confusion_counts(y, pred):  # y, pred: 0/1 tensors
     cm = torch.bincount(2 * y + pred, minlength=4)
     tn, fp, fn, tp = cm.tolist()  # index 2*y + pred
     return tp, fp, fn, tn
+
+
+def binary_metrics(scores, y, thr=0.5):
+    pred = (scores >= thr).long()
+    tp = ((pred == 1) & (y == 1)).sum()
+    fp = ((pred == 1) & (y == 0)).sum()
+    fn = ((pred == 0) & (y == 1)).sum()
+    acc = (pred == y).float().mean()
+    prec = tp / (tp + fp).clamp(min=1)
+    rec = tp / (tp + fn).clamp(min=1)
+    f1 = 2 * prec * rec / (prec + rec)
+    return acc, prec, rec, f1
 
 
 def confusion_loop(y, pred):
@@ -95,6 +109,8 @@ def compute(ctx):
     scores = torch.tensor(POS_SCORES + NEG_SCORES, dtype=torch.float64)
     y = torch.tensor([1] * len(POS_SCORES) + [0] * len(NEG_SCORES))
     n, n_pos = len(y), int(y.sum())
+    ctx.value("pos_scores", POS_SCORES)
+    ctx.value("neg_scores", NEG_SCORES)
     ctx.value("n", n)
     ctx.value("n_pos", n_pos)
     ctx.value("n_neg", n - n_pos)
@@ -122,6 +138,12 @@ def compute(ctx):
     ctx.value("beta", fn / (fn + tp))  # type II error rate = false-negative rate
     ctx.value("power", 1 - fn / (fn + tp))
     ctx.value("cm_code", inspect.getsource(confusion_counts).strip())
+    # The same four metrics from tensors in one function, checked against the counts above.
+    bm = binary_metrics(scores, y, thr)
+    want = ((tp + tn) / n, precision, recall, f1)
+    assert all(abs(float(a) - b) < 1e-6 for a, b in zip(bm, want, strict=True))
+    ctx.value("bm_src", inspect.getsource(binary_metrics).strip())
+    ctx.value("bm_values", [float(v) for v in bm])
 
     # Precision / recall at a stricter and a looser threshold.
     for tag, t in [("hi", 0.75), ("lo", 0.3)]:
@@ -162,6 +184,9 @@ def compute(ctx):
     ctx.value("auc_trap", auc_trap)
     ctx.value("auc_rank", auc_rank)
     ctx.value("auc_diff", (auc_trap - auc_rank).abs())
+    auc_tol = 1e-12
+    assert (auc_trap - auc_rank).abs() < auc_tol
+    ctx.value("auc_tol", auc_tol)
     pos, neg = scores[y == 1], scores[y == 0]
     ctx.value("auc_pairs_won", int((pos[:, None] > neg[None, :]).sum()))
     ctx.value("auc_pairs_total", pos.numel() * neg.numel())
@@ -240,6 +265,17 @@ def compute(ctx):
     ctx.value("mc_micro_f1", micro_p)  # micro P = micro R = micro F1 = accuracy for single-label
     ctx.value("mc_accuracy", (y3 == p3).float().mean())
     ctx.value("mc_weighted_f1", (f1_3 * cm3.sum(1)).sum() / cm3.sum())
+    # Weighted F1 need not lie between macro and micro: support (8, 2), half of class 0 called class 1.
+    cm2 = torch.tensor([[4, 4], [0, 2]], dtype=torch.float64)  # rows true, columns predicted
+    tp2 = cm2.diag()
+    f1_2 = 2 * tp2 / (cm2.sum(0) + cm2.sum(1))
+    ctx.value("wf_cm", cm2.long().tolist())
+    ctx.value("wf_support", cm2.sum(1).long())
+    ctx.value("wf_f1_per_class", f1_2)
+    ctx.value("wf_macro", f1_2.mean())
+    ctx.value("wf_micro", tp2.sum() / cm2.sum())
+    ctx.value("wf_weighted", (f1_2 * cm2.sum(1)).sum() / cm2.sum())
+    assert (f1_2 * cm2.sum(1)).sum() / cm2.sum() > max(f1_2.mean(), tp2.sum() / cm2.sum())
 
     # A weak 10-class model: random logits plus a bonus on the true class.
     n_top, c_top, bonus = 10, 10, 1.5
@@ -341,4 +377,276 @@ def compute(ctx):
         ax.set_xlabel("model score")
         ax.set_title(f"{n} scored examples")
 
-    ctx.figure("scores_threshold", draw_scores, height=2.8)
+    ctx.figure("scores_threshold", draw_scores, width=4.2, height=2.8)
+
+    # Added later; they re-seed, so the values above do not depend on them.
+    calibration(ctx)
+    ranking(ctx)
+
+
+# --------------------------------------------------------------------------------------------
+# Calibration: ECE, reliability diagram, temperature scaling (Guo et al., 2017).
+# --------------------------------------------------------------------------------------------
+def ece(conf, ok, n=15):  # ok: float 0/1
+    e = torch.linspace(0, 1, n + 1)
+    b = torch.bucketize(conf, e[1:-1])
+    sum_c = torch.bincount(b, conf, n)
+    sum_a = torch.bincount(b, ok, n)
+    # per bin: n_b * |conf_b - acc_b|
+    gap = (sum_c - sum_a).abs()
+    return gap.sum() / len(conf)
+
+
+def ece_loop(conf, correct, n_bins):
+    """The same ECE with a plain Python loop over predictions (cross-check)."""
+    bins = [[] for _ in range(n_bins)]
+    for c, ok in zip(conf.tolist(), correct.tolist(), strict=True):
+        i = min(n_bins - 1, sum(c > j / n_bins for j in range(1, n_bins)))
+        bins[i].append((c, float(ok)))
+    total = len(conf)
+    out = 0.0
+    for members in bins:
+        if members:
+            mean_c = sum(c for c, _ in members) / len(members)
+            mean_a = sum(a for _, a in members) / len(members)
+            out += len(members) / total * abs(mean_c - mean_a)
+    return out
+
+
+def gaussian_classes(n, gen, d=8, k=4):
+    """k classes, each a unit Gaussian around its own random centre in d dimensions (fixed centres)."""
+    centres = torch.randn(k, d, generator=torch.Generator().manual_seed(1))
+    y = torch.randint(0, k, (n,), generator=gen)
+    return centres[y] + torch.randn(n, d, generator=gen), y
+
+
+def calibration(ctx):
+    tol = 1e-6
+    ctx.value("cal_tol", tol)
+    # A worked ECE on ten stated predictions, two bins.
+    conf = torch.tensor([0.95, 0.9, 0.9, 0.85, 0.8, 0.7, 0.65, 0.6, 0.55, 0.55], dtype=torch.float64)
+    correct = torch.tensor([1, 1, 0, 1, 0, 1, 0, 1, 0, 1])
+    hi = conf >= 0.75
+    ctx.value("ew_conf", conf)
+    ctx.value("ew_correct", correct)
+    ctx.value("ew_split", 0.75)
+    ctx.value("ew_hi_conf", conf[hi].mean())
+    ctx.value("ew_hi_acc", correct[hi].double().mean())
+    ctx.value("ew_lo_conf", conf[~hi].mean())
+    ctx.value("ew_lo_acc", correct[~hi].double().mean())
+    ctx.value("ew_hi_n", int(hi.sum()))
+    ctx.value("ew_lo_n", int((~hi).sum()))
+    ew = (hi.double().mean() * (conf[hi].mean() - correct[hi].double().mean()).abs()
+          + (~hi).double().mean() * (conf[~hi].mean() - correct[~hi].double().mean()).abs())
+    ctx.value("ew_ece", ew)
+    ctx.value("ew_hi_gap", (conf[hi].mean() - correct[hi].double().mean()).abs())
+    ctx.value("ew_lo_gap", (conf[~hi].mean() - correct[~hi].double().mean()).abs())
+    # Four equal bins on [0, 1] leave the two lower ones empty: the function gives the same number.
+    assert abs(ece(conf, correct.double(), 4).item() - ew.item()) < tol
+    assert abs(ece_loop(conf, correct, 4) - ew.item()) < tol
+    ctx.value("ew_accuracy", correct.double().mean())
+    ctx.value("ew_mean_conf", conf.mean())
+
+    # A real, overfit classifier: an MLP on four Gaussian classes in 8-D, trained to ~zero train loss.
+    torch.manual_seed(0)
+    gen = torch.Generator().manual_seed(0)
+    n_tr, n_val, n_te = 300, 1000, 3000
+    xtr, ytr = gaussian_classes(n_tr, gen)
+    xva, yva = gaussian_classes(n_val, gen)
+    xte, yte = gaussian_classes(n_te, gen)
+    net = torch.nn.Sequential(
+        torch.nn.Linear(8, 64), torch.nn.ReLU(), torch.nn.Linear(64, 64), torch.nn.ReLU(), torch.nn.Linear(64, 4)
+    )
+    opt = torch.optim.Adam(net.parameters(), lr=1e-2)
+    steps = 100
+    for _ in range(steps):
+        opt.zero_grad()
+        F.cross_entropy(net(xtr), ytr).backward()
+        opt.step()
+    with torch.no_grad():
+        z_tr, z_va, z_te = net(xtr), net(xva), net(xte)
+    # Temperature scaling: one scalar T > 0 (fitted as log T) minimising validation NLL.
+    log_t = torch.zeros(1, requires_grad=True)
+    lbfgs = torch.optim.LBFGS([log_t], lr=0.1, max_iter=100)
+
+    def closure():
+        lbfgs.zero_grad()
+        loss = F.cross_entropy(z_va / log_t.exp(), yva)
+        loss.backward()
+        return loss
+
+    lbfgs.step(closure)
+    temp = log_t.exp().item()
+    # The same fit on the training set, where the overfit network is confident and right.
+    log_t_tr = torch.zeros(1, requires_grad=True)
+    lbfgs_tr = torch.optim.LBFGS([log_t_tr], lr=0.1, max_iter=100)
+
+    def closure_tr():
+        lbfgs_tr.zero_grad()
+        loss = F.cross_entropy(z_tr / log_t_tr.exp(), ytr)
+        loss.backward()
+        return loss
+
+    lbfgs_tr.step(closure_tr)
+    temp_tr = log_t_tr.exp().item()
+    n_bins = 15
+
+    def summary(z, y):
+        p = z.softmax(1)
+        c, pred = p.max(1)
+        ok = pred == y
+        return c, ok, {
+            "acc": ok.float().mean().item(),
+            "conf": c.mean().item(),
+            "ece": ece(c, ok.float(), n_bins).item(),
+            "nll": F.cross_entropy(z, y).item(),
+        }
+
+    ctx.value("cal_n_train", n_tr)
+    ctx.value("cal_n_val", n_val)
+    ctx.value("cal_n_test", n_te)
+    ctx.value("cal_steps", steps)
+    ctx.value("cal_bins", n_bins)
+    ctx.value("cal_T", temp)
+    ctx.value("cal_T_train", temp_tr)
+    _, _, s_tr = summary(z_tr, ytr)
+    ctx.value("cal_train_acc", s_tr["acc"])
+    ctx.value("cal_train_nll", s_tr["nll"])
+    c_before, ok_before, before = summary(z_te, yte)
+    c_after, ok_after, after = summary(z_te / temp, yte)
+    _, _, wrong_t = summary(z_te / temp_tr, yte)
+    ctx.value("cal_ece_train_t", wrong_t["ece"])
+    for tag, st in [("before", before), ("after", after)]:
+        for key, v in st.items():
+            ctx.value(f"cal_{key}_{tag}", v)
+    ctx.value("cal_pred_changed", int((z_te.argmax(1) != (z_te / temp).argmax(1)).sum()))
+    # ECE: the tensor version against a plain loop.
+    c64 = c_before.double()
+    loop = ece_loop(c64, ok_before, n_bins)
+    assert abs(loop - ece(c64, ok_before.double(), n_bins).item()) < tol
+    assert abs(loop - before["ece"]) < 1e-4  # float32 sums over 3000 predictions
+    ctx.value("ece_src", inspect.getsource(ece).strip())
+
+    # Calibrated but useless: predict the base rate for everyone.
+    base = 0.3
+    y_const = (torch.arange(1000) % 10 < 3).long()  # 30 % positives
+    p_const = torch.full((1000,), base, dtype=torch.float64)
+    conf_c = torch.maximum(p_const, 1 - p_const)
+    ok_c = (p_const >= 0.5).long() == y_const
+    ctx.value("const_base", base)
+    ctx.value("const_ece", ece(conf_c, ok_c.double(), n_bins))
+    ctx.value("const_auc", auc_pairs(p_const, y_const))
+    ctx.value("const_acc", ok_c.float().mean())
+
+    # Brier score on stated probabilities.
+    bp = torch.tensor([0.9, 0.2, 0.6, 0.4], dtype=torch.float64)
+    by = torch.tensor([1.0, 0.0, 1.0, 1.0], dtype=torch.float64)
+    ctx.value("br_p", bp)
+    ctx.value("br_y", by)
+    ctx.value("br_terms", (bp - by) ** 2)
+    ctx.value("br_score", ((bp - by) ** 2).mean())
+    ctx.value("br_logloss", -(by * bp.log() + (1 - by) * (1 - bp).log()).mean())
+
+    # Reliability diagram, 10 bins, before and after temperature scaling.
+    show_bins = 10
+    edges = torch.linspace(0, 1, show_bins + 1)
+
+    def per_bin(c, ok):
+        b = torch.bucketize(c, edges[1:-1])
+        acc, cnt = [], []
+        for i in range(show_bins):
+            m = b == i
+            cnt.append(int(m.sum()))
+            acc.append(ok[m].float().mean().item() if m.any() else float("nan"))
+        return acc, cnt
+
+    diag = {"before": per_bin(c_before, ok_before), "after": per_bin(c_after, ok_after)}
+    centres = ((edges[:-1] + edges[1:]) / 2).tolist()
+    ctx.value("rel_bins", show_bins)
+    ctx.value("rel_top_bin_share_before", diag["before"][1][-1] / n_te)
+    ctx.value("rel_top_bin_acc_before", diag["before"][0][-1])
+
+    def draw(fig):
+        axes = fig.subplots(1, 2, sharey=True)
+        titles = {
+            "before": f"raw, ECE {before['ece']:.3f}",
+            "after": f"T = {temp:.1f}, ECE {after['ece']:.3f}",
+        }
+        for ax, tag in zip(axes, ["before", "after"], strict=True):
+            acc, cnt = diag[tag]
+            xs = [x for x, n in zip(centres, cnt, strict=True) if n >= 10]
+            ys = [a for a, n in zip(acc, cnt, strict=True) if n >= 10]
+            ax.bar(xs, ys, width=1 / show_bins * 0.9, color="C0", alpha=0.8, label="accuracy")
+            ax.plot([0, 1], [0, 1], "--", color="C3", label="perfect")
+            ax.set_xlim(0, 1)
+            ax.set_ylim(0, 1)
+            ax.set_aspect("equal")
+            ax.set_xlabel("confidence")
+            ax.set_title(titles[tag], fontsize="medium")
+        axes[0].set_ylabel("accuracy in bin")
+        axes[0].legend(loc="upper left", fontsize="small")
+
+    ctx.figure("reliability", draw, width=4.6, height=2.8)
+
+
+# --------------------------------------------------------------------------------------------
+# Ranking metrics on stated rankings.
+# --------------------------------------------------------------------------------------------
+def dcg(rel, k):  # ranked relevance
+    r = rel[:k].double()
+    i = torch.arange(2, len(r) + 2)
+    disc = torch.log2(i.double())
+    return ((2**r - 1) / disc).sum()
+
+
+def ndcg(rel, k):
+    ideal = rel.sort().values.flip(0)
+    return dcg(rel, k) / dcg(ideal, k)
+
+
+def ranking(ctx):
+    tol = 1e-12
+    # One query, binary relevance of the top 8 results; 4 relevant documents exist in total.
+    rel = torch.tensor([1, 0, 1, 1, 0, 0, 1, 0])
+    n_rel = 4
+    ctx.value("rk_rel", rel)
+    ctx.value("rk_n_rel", n_rel)
+    for k in (3, 5):
+        ctx.value(f"rk_p_at_{k}", rel[:k].double().mean())
+        ctx.value(f"rk_r_at_{k}", rel[:k].sum().item() / n_rel)
+    ranks = (torch.nonzero(rel).squeeze(1) + 1).double()
+    prec_at_hits = torch.arange(1, len(ranks) + 1).double() / ranks
+    ctx.value("rk_prec_at_hits", prec_at_hits)
+    ctx.value("rk_ap", prec_at_hits.sum() / n_rel)
+
+    # MRR over three queries: the rank of the first relevant result.
+    queries = [[1, 0, 0], [0, 0, 1], [0, 1, 1]]
+    first = [q.index(1) + 1 for q in queries]
+    ctx.value("mrr_q1", queries[0])
+    ctx.value("mrr_q2", queries[1])
+    ctx.value("mrr_q3", queries[2])
+    ctx.value("mrr_first", first)
+    ctx.value("mrr", sum(1 / r for r in first) / len(first))
+
+    # NDCG with graded relevance (0-3) in ranked order; these are all the relevant documents.
+    g = torch.tensor([3, 2, 0, 1, 2])
+    ctx.value("nd_rel", g)
+    ctx.value("nd_ideal", g.sort(descending=True).values)
+    ctx.value("nd_gains", 2 ** g - 1)
+    ctx.value("nd_dcg5", dcg(g, 5))
+    ctx.value("nd_idcg5", dcg(g.sort(descending=True).values, 5))
+    ctx.value("nd_ndcg5", ndcg(g, 5))
+    ctx.value("nd_ndcg3", ndcg(g, 3))
+    # Cross-check with an explicit loop and math.log2.
+    loop = sum((2 ** int(r) - 1) / math.log2(i + 2) for i, r in enumerate(g.tolist()))
+    assert abs(loop - dcg(g, 5).item()) < tol
+    # In the ideal order, swapping the top two results costs more than swapping the last two.
+    ideal = g.sort().values.flip(0)
+    top_swap, low_swap = ideal.clone(), ideal.clone()
+    top_swap[[0, 1]] = ideal[[1, 0]]
+    low_swap[[3, 4]] = ideal[[4, 3]]
+    ctx.value("nd_top_swap", top_swap)
+    ctx.value("nd_ndcg_top_swap", ndcg(top_swap, 5))
+    ctx.value("nd_low_swap", low_swap)
+    ctx.value("nd_ndcg_low_swap", ndcg(low_swap, 5))
+    ctx.value("ndcg_src", inspect.getsource(dcg).strip() + "\n\n\n" + inspect.getsource(ndcg).strip())

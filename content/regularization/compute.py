@@ -333,6 +333,9 @@ def l1_l2(ctx):
     ctx.value("wd_lam", lam_wd)
     ctx.value("wd_lr", lr_wd)
     ctx.value("wd_sgd_diff", diff)
+    wd_tol = 1e-7
+    assert diff < wd_tol
+    ctx.value("wd_tol", wd_tol)
     ctx.value("wd_shrink", 1 - lr_wd * lam_wd)
 
 
@@ -544,6 +547,9 @@ def implicit_bias(ctx):
     ctx.value("ib_steps", steps)
     ctx.value("ib_residual", (X @ w - y).abs().max())
     ctx.value("ib_dist_to_minnorm", (w - w_min).norm())
+    ib_tol = 1e-8
+    assert (w - w_min).norm() < ib_tol
+    ctx.value("ib_tol", ib_tol)
     ctx.value("ib_norm_gd", w.norm())
     ctx.value("ib_norm_other", w_other.norm())
     ctx.value("ib_other_residual", (X @ w_other - y).abs().max())

@@ -28,6 +28,8 @@ from torch.func import functional_call, grad, vmap
 from torch.utils.data import DataLoader, TensorDataset, WeightedRandomSampler
 
 BLOWUP = 1e4  # a training loss above this counts as diverged (the runs start near 1)
+TOL = 1e-6  # "agree within": float32 gradients computed two ways
+TOL_RUN = 1e-5  # the same 150-step run done two ways (batched copies vs torch.optim): float32 drift
 
 
 # --------------------------------------------------------------------------------------------
@@ -216,6 +218,8 @@ def learning_rate(ctx):
     # The sweep's batched update is plain SGD: it must reproduce the torch.optim.SGD run at lr 0.1.
     i_good = min(range(len(lrs)), key=lambda i: abs(lrs[i] - runs["good"]))
     ctx.value("sw_matches_optim", abs(final[i_good] - curves["good"][-1]))
+    assert abs(final[i_good] - curves["good"][-1]) < TOL_RUN
+    ctx.value("tol_run", TOL_RUN)
 
     def draw_sweep(fig):
         ax = fig.subplots()
@@ -396,6 +400,8 @@ def grad_accumulation(ctx):
     ctx.value("acc_steps", accum)
     ctx.value("acc_effective", micro * accum)
     ctx.value("acc_max_diff", diff)
+    assert diff < TOL
+    ctx.value("tol", TOL)
 
 
 # --------------------------------------------------------------------------------------------
@@ -461,6 +467,8 @@ def search(ctx):
     ctx.value("lg_low", 1e-3)
     ctx.value("lg_uni_low_frac", (uni < 1e-3).double().mean())
     ctx.value("lg_log_top_frac", (logu >= b / 10).double().mean())
+    ctx.value("lg_uni_low_exact", (1e-3 - a) / (b - a))  # P(uniform sample < 1e-3), exactly
+    ctx.value("lg_log_decade_exact", 1 / round(math.log10(b / a)))  # each decade's share, log-uniform
     ctx.value("lg_decades", round(math.log10(b / a)))
 
     # Successive halving: 27 configurations, keep the best third, give survivors 3x the epochs.
@@ -532,6 +540,7 @@ def instability(ctx, x, y):
     plain = train_full_batch(small_mlp(), x, y, big_lr, steps)
     clipped = train_full_batch(small_mlp(), x, y, big_lr, steps, clip=max_norm)
     ctx.value("clip_lr", big_lr)
+    ctx.value("clip_steps", steps)
     ctx.value("clip_max_norm", max_norm)
     ctx.value("clip_plain_diverged", diverged(plain))
     ctx.value("clip_final", clipped[-1])
