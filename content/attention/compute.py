@@ -30,6 +30,14 @@ def attention(q, k, v, mask=None):
     return w @ v, w
 
 
+def agree(ctx, name, err, tol):
+    """Assert that a max difference is below tol and register tol as `name` (the raw difference
+    is a rounding error that differs between CPUs, so the card shows the tolerance)."""
+    err = float(err)
+    assert err <= tol, f"{name}: {err} > {tol}"
+    ctx.value(name, tol)
+
+
 def causal_mask(n):
     """Boolean (n, n) mask, True above the diagonal: position i may not look at j > i."""
     return torch.triu(torch.ones(n, n, dtype=torch.bool), diagonal=1)
@@ -110,6 +118,7 @@ def sdpa_worked(ctx):
     ctx.value("w_out_row0", out[0])
     ctx.value("w_out_shape", out.shape)
     ctx.value("w_vs_sdpa_err", (out - ref).abs().max())
+    agree(ctx, "w_vs_sdpa_tol", (out - ref).abs().max(), 1e-6)
 
 
 # --------------------------------------------------------------------------------------------
@@ -130,6 +139,7 @@ def scaling(ctx):
     s0 = torch.randn(n_keys)
     auto = torch.autograd.functional.jacobian(lambda s: torch.softmax(s, -1), s0)
     ctx.value("sc_jac_formula_err", (auto - softmax_jacobian(s0)).abs().max())
+    agree(ctx, "sc_jac_formula_tol", (auto - softmax_jacobian(s0)).abs().max(), 1e-6)
 
     def stats(d_k):
         """One query against n_keys random keys, n_trials times. For unscaled and scaled scores:
@@ -201,16 +211,34 @@ def causal(ctx):
         _, w_full = attention(q, k, v)
         # The common bug: softmax first, then zero the future. Rows no longer sum to 1.
         w_bug = w_full.masked_fill(mask, 0.0)
+        # F.scaled_dot_product_attention's boolean attn_mask means True = MAY attend: the opposite of
+        # nn.MultiheadAttention's attn_mask and of masked_fill. Passing the "True = hide" mask as is
+        # attends to the future only; ~mask or is_causal=True is right.
+        sdpa_inv = F.scaled_dot_product_attention(q[None], k[None], v[None], attn_mask=~mask)[0]
+        sdpa_same = F.scaled_dot_product_attention(q[None], k[None], v[None], attn_mask=mask)[0]
+        future_only, w_future = attention(q, k, v, ~mask)  # what "True = may attend" does with this mask
+        mha1 = nn.MultiheadAttention(d, 1, batch_first=True, bias=False)
+        mha1.in_proj_weight.copy_(torch.cat([torch.eye(d)] * 3))
+        mha1.out_proj.weight.copy_(torch.eye(d))
+        mha_out, _ = mha1(q[None], k[None], v[None], attn_mask=mask)
     ctx.value("cm_n", n)
     ctx.value("cm_tokens", " ".join(tokens))
     ctx.value("cm_mask_text", "\n".join(" ".join(str(int(a)) for a in row) for row in ~mask))
     ctx.value("cm_vs_sdpa_err", (out - ref).abs().max())
+    agree(ctx, "cm_vs_sdpa_tol", (out - ref).abs().max(), 1e-6)
+    agree(ctx, "cm_sdpa_inv_tol", (out - sdpa_inv).abs().max(), 1e-6)
+    agree(ctx, "cm_mha_mask_tol", (out - mha_out[0]).abs().max(), 1e-5)
+    agree(ctx, "cm_sdpa_same_future_tol", (sdpa_same[:-1] - future_only[:-1]).abs().max(), 1e-6)
+    ctx.value("cm_sdpa_same_diff", (sdpa_same - out).abs().max())
+    ctx.value("cm_sdpa_same_row0_keys", [j for j in range(n) if w_future[0, j] > 0])
+    ctx.value("cm_sdpa_same_last_zero", bool((sdpa_same[-1] == 0).all()))
     ctx.value("cm_future_max", w.masked_select(mask).abs().max())
     ctx.value("cm_row0", w[0])
     ctx.value("cm_first_self", w[0, 0])
     ctx.value("cm_row_sums_min", w.sum(-1).min())
     ctx.value("cm_row_sums_max", w.sum(-1).max())
     ctx.value("cm_bug_row_sums", w_bug.sum(-1))
+    ctx.value("cm_bug_rows_below_one", int((w_bug.sum(-1) < 1 - 1e-6).sum()))
     ctx.value("cm_n_allowed", int((~mask).sum()))
     ctx.value("cm_d", d)
     weights = w.tolist()
@@ -269,6 +297,7 @@ def multihead(ctx):
         ref, _ = small(x, x, x)
         mine, _ = mha_from_scratch(x, x, small)
         ctx.value("mh_scratch_err", (ref - mine).abs().max())
+        agree(ctx, "mh_scratch_tol", (ref - mine).abs().max(), 1e-5)
         # Self- vs cross-attention shapes.
         self_out, self_w = small(x, x, x)
         cross_out, cross_w = small(x, mem, mem)
@@ -309,6 +338,17 @@ def permutation(ctx):
     ctx.value("perm_out_scale", out.abs().mean())
     # Mean-pooled outputs: identical for any word order without positions.
     ctx.value("perm_pool_err", (out.mean(1) - out_p.mean(1)).abs().max())
+    agree(ctx, "perm_equiv_tol", (out_p - out[:, perm]).abs().max(), 1e-5)
+    agree(ctx, "perm_pool_tol", (out.mean(1) - out_p.mean(1)).abs().max(), 1e-5)
+    # A causal mask breaks the symmetry even without positions: position i sees i + 1 tokens.
+    cmask = causal_mask(n)
+    with torch.no_grad():
+        out_c, _ = layer(x, x, x, attn_mask=cmask)
+        out_cp, _ = layer(x[:, perm], x[:, perm], x[:, perm], attn_mask=cmask)
+    ctx.value("perm_causal_err", (out_cp - out_c[:, perm]).abs().max())
+    # The same token repeated: unmasked, every position gets the same vector; the first-token
+    # attention weight under the causal mask is 1/(i+1), a position signal.
+    ctx.value("perm_causal_first_w", [1 / (i + 1) for i in range(n)])
 
 
 # --------------------------------------------------------------------------------------------
@@ -338,8 +378,10 @@ def positions(ctx):
         rot[2 * i : 2 * i + 2, 2 * i : 2 * i + 2] = torch.tensor([[c, s], [-s, c]], dtype=torch.float64)
     shifted = pe[:-off] @ rot.T
     ctx.value("pe_rot_err", (shifted - pe[off:]).abs().max())
+    agree(ctx, "pe_rot_tol", (shifted - pe[off:]).abs().max(), 1e-10)
     dots = (pe[:-off] * pe[off:]).sum(-1)
     ctx.value("pe_dot_spread", dots.max() - dots.min())
+    agree(ctx, "pe_dot_tol", dots.max() - dots.min(), 1e-10)
     ctx.value("pe_dot_off", dots[0])
     ctx.value("pe_dot_self", (pe[0] * pe[0]).sum())
     pe_list = pe.T.tolist()  # (d, n_pos) for the figure
@@ -412,8 +454,10 @@ def positions(ctx):
     ctx.value("rope_pairs", [list(p) for p in pairs])
     ctx.value("rope_scores_same", [score(m, n_) for m, n_ in pairs])
     ctx.value("rope_spread", max(same_offset) - min(same_offset))
+    agree(ctx, "rope_spread_tol", max(same_offset) - min(same_offset), 1e-9)
     ctx.value("rope_other_offsets", [score(m, 0) for m in (0, 1, 10)])
     ctx.value("rope_norm_err", abs(rope(q, 123.0).norm() - q.norm()))
+    agree(ctx, "rope_norm_tol", abs(rope(q, 123.0).norm() - q.norm()), 1e-12)
     # Contrast: absolute sinusoidal encodings added to the same vectors.
     pe_r = sinusoidal_pe(top, d_r)
     abs_same = [float((q + pe_r[m]) @ (k + pe_r[m - rel])) for m in range(rel, top)]
@@ -486,6 +530,7 @@ def blocks(ctx):
         whole = ffn(x)
         per_tok = torch.cat([ffn(x[:, i : i + 1]) for i in range(x.shape[1])], dim=1)
     ctx.value("ffn_pos_err", (whole - per_tok).abs().max())
+    agree(ctx, "ffn_pos_tol", (whole - per_tok).abs().max(), 1e-5)
 
     # Post-LN keeps every token's hidden vector at norm sqrt(d) (LayerNorm at init); Pre-LN lets
     # the residual stream grow with depth.
@@ -528,6 +573,7 @@ def cost(ctx):
 
 
 def compute(ctx):
+    ctx.value("torch_version", torch.__version__.split("+")[0])
     sdpa_worked(ctx)
     scaling(ctx)
     causal(ctx)

@@ -98,6 +98,8 @@ def compute(ctx):
     dists = torch.cdist(eye, eye)[off]
     ctx.value("onehot_dist", dists.max())
     ctx.value("onehot_dist_spread", dists.max() - dists.min())
+    assert float(dists.max() - dists.min()) <= 1e-6
+    ctx.value("onehot_dist_tol", 1e-6)
 
     # ------------------------------------------------------------------ gradients touch looked-up rows only
     small = nn.Embedding(10, 3)
@@ -140,6 +142,7 @@ def compute(ctx):
             opt.step()
         return (e.weight.detach()[1] - before).abs().max()
 
+    ctx.value("drift_lr", 0.1)
     ctx.value("drift_adam", row_drift(torch.optim.Adam, False))
     ctx.value("drift_sparse_adam", row_drift(torch.optim.SparseAdam, True))
 
@@ -165,6 +168,14 @@ def compute(ctx):
     ctx.value("pretrained_pad_grad", loaded.weight.grad[0])
     opt.step()
     ctx.value("pretrained_pad_moved", (loaded.weight.detach()[0] - row0).abs().max())
+    # With weight decay the optimizer does move the pad row (towards zero): decay is added to the
+    # zero gradient of the dense weight, so "stays forever" holds only without weight decay.
+    wd = nn.Embedding.from_pretrained(pretrained.clone(), freeze=False, padding_idx=0)
+    ctx.value("pad_wd", 0.1)
+    opt_wd = torch.optim.SGD(wd.parameters(), lr=0.5, weight_decay=0.1)
+    wd(p_ids).sum().backward()
+    opt_wd.step()
+    ctx.value("pretrained_pad_moved_wd", (wd.weight.detach()[0] - pretrained[0]).abs().max())
     # The same trap through weight.data.copy_ on a freshly built layer.
     copied = nn.Embedding(5, 3, padding_idx=0)
     copied.weight.data.copy_(pretrained)

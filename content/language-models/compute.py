@@ -65,6 +65,42 @@ def mlm_mask(ids, sel, mask_id, vocab, gen):
     return inp, labels
 
 
+def agree(ctx, name, err, tol):
+    """Assert a max difference is below tol and register tol as `name` (the raw difference is a
+    rounding error that differs between CPUs; cards show the tolerance)."""
+    err = float(err)
+    assert err <= tol, f"{name}: {err} > {tol}"
+    ctx.value(name, tol)
+
+
+def mlm_card_code(ids, special, p, MASK_ID, V):
+    """The masking code on the lm-mlm-code card, line for line (special: True at [CLS]/[SEP]/[PAD])."""
+    sel = torch.rand(ids.shape) < p  # the card writes p = 0.15 inline
+    sel &= ~special  # never masked
+    labels = ids.masked_fill(~sel, -100)
+    r = torch.rand(ids.shape)
+    inp = ids.clone()
+    inp[sel & (r < 0.8)] = MASK_ID
+    rnd = sel & (r >= 0.8) & (r < 0.9)
+    noise = torch.randint(V, ids.shape)
+    inp[rnd] = noise[rnd]
+    return inp, labels
+
+
+def greedy_card_code(model, prompt, max_new, eos_id):
+    """The generation loop on the lm-generation-code card, line for line."""
+    model.eval()  # no dropout
+    ids = prompt  # (1, n)
+    with torch.inference_mode():
+        for _ in range(max_new):
+            out = model(ids)[:, -1]  # (1, V)
+            nxt = out.argmax(-1, keepdim=True)
+            ids = torch.cat([ids, nxt], 1)
+            if nxt.item() == eos_id:
+                break
+    return ids
+
+
 def beam_search(next_probs, steps, width):
     """Beam search over a function prefix -> {token: prob}; returns [(sequence, probability)] best first."""
     beams = [((), 0.0)]  # (tokens, log-probability)
@@ -148,6 +184,28 @@ def objectives(ctx):
     loss = F.cross_entropy(logits, labels)
     manual = F.cross_entropy(logits[sel], ids[sel])
     ctx.value("mlm_ignore_err", abs(loss - manual))
+    agree(ctx, "mlm_ignore_tol", abs(loss - manual), 1e-6)
+    ctx.value("mlm_toy_sentence", TOY_SENTENCE)
+    sel_pos = sel.nonzero().flatten().tolist()
+    ctx.value("mlm_toy_sel_words", ", ".join(f"{i} ({vocab[ids[i]]})" for i in sel_pos))
+    ctx.value("mlm_toy_label_words", ", ".join(vocab[ids[i]] for i in sel_pos))
+
+    # The card's masking code on padded batches: [CLS], [SEP] and [PAD] are never selected.
+    torch.manual_seed(0)
+    cls_id, sep_id, pad_id, mask_id, big_vocab = 101, 102, 0, 103, BERT_BASE["vocab"]
+    lengths = torch.randint(5, 30, (2000,))
+    batch = torch.randint(1000, big_vocab, (2000, 32))
+    ar = torch.arange(32)
+    batch[ar >= lengths[:, None] + 2] = pad_id
+    batch[:, 0] = cls_id
+    batch[torch.arange(2000), lengths + 1] = sep_id
+    special = (batch == cls_id) | (batch == sep_id) | (batch == pad_id)
+    _, lab = mlm_card_code(batch, special, 0.15, mask_id, big_vocab)
+    ctx.value("mlm_code_n_seqs", batch.shape[0])
+    ctx.value("mlm_code_special_selected", int(((lab != -100) & special).sum()))
+    ctx.value("mlm_code_sel_frac_real", float((lab != -100).sum() / (~special).sum()))
+    naive = torch.rand(batch.shape) < 0.15  # without the special-token exclusion
+    ctx.value("mlm_naive_special_frac", float((naive & special).sum() / naive.sum()))
 
     # The 80/10/10 rule measured on many tokens with a BERT-sized vocabulary (so a "random" token
     # almost never equals the original). Selection per token with probability 15%, as in Hugging Face.
@@ -191,6 +249,7 @@ def objectives(ctx):
     ctx.value("leak_pos", pos)
     ctx.value("leak_bi", bi)
     ctx.value("leak_causal", ca.abs().max())
+    ctx.value("leak_n", x.shape[1])
 
 
 # --------------------------------------------------------------------------------------------
@@ -230,8 +289,13 @@ def seq2seq(ctx):
     ctx.value("s2s_memory_shape", memory.shape)
     ctx.value("s2s_dec_in_shape", dec_in.shape)
     ctx.value("s2s_logits_shape", logits.shape)
+    ctx.value("s2s_dec_out_shape", full.shape)
     ctx.value("s2s_tgt_vocab", len(tgt_vocab))
     ctx.value("s2s_parallel_vs_steps", (full - stepwise).abs().max())
+    agree(ctx, "s2s_parallel_tol", (full - stepwise).abs().max(), 1e-5)
+    ctx.value("s2s_d", d)
+    ctx.value("s2s_heads", 4)
+    ctx.value("s2s_layers", 2)
     ctx.value("s2s_loss_positions", tgt.numel())
 
 
@@ -255,6 +319,26 @@ def kv_cache(ctx):
             outs.append(w @ torch.stack(vs))
         cached = torch.stack(outs)
     ctx.value("kv_err", (full - cached).abs().max())
+    agree(ctx, "kv_tol", (full - cached).abs().max(), 1e-5)
+    ctx.value("kv_d", d)
+
+    # The card's greedy loop runs on a tiny causal LM (embedding, 1 causal layer, head).
+    class TinyLM(nn.Module):
+        def __init__(self, vocab, dim):
+            super().__init__()
+            self.emb = nn.Embedding(vocab, dim)
+            self.layer = nn.TransformerEncoderLayer(dim, 2, 2 * dim, batch_first=True)
+            self.head = nn.Linear(dim, vocab)
+
+        def forward(self, ids):
+            m = nn.Transformer.generate_square_subsequent_mask(ids.shape[1])
+            return self.head(self.layer(self.emb(ids), src_mask=m, is_causal=True))
+
+    torch.manual_seed(0)
+    lm = TinyLM(20, 16)
+    out_ids = greedy_card_code(lm, torch.tensor([[1, 2, 3]]), 8, eos_id=19)
+    ctx.value("gen_loop_ran", out_ids.shape[1] > 3)
+    ctx.value("gen_loop_training_after", lm.training)
     ctx.value("kv_n", n)
 
     g = GPT2_SMALL
@@ -461,6 +545,8 @@ def repetition(ctx):
     ctx.value("rep_the_cat", float(bigram[ix["the"], ix["cat"]]))
     ctx.value("rep_the_cat_pen", float(bigram[ix["the"], ix["cat"]]) / penalty)
     ctx.value("rep_the_mat", float(bigram[ix["the"], ix["mat"]]))
+    ctx.value("rep_argmax_chain", ", ".join(
+        f"{w}→{vocab[int(bigram[ix[w]].argmax())]}" for w in ("the", "cat", "sat", "on")))
 
 
 def compute(ctx):

@@ -28,6 +28,14 @@ GB = 1e9  # decimal gigabytes, as model cards and GPU spec sheets use
 # Helpers
 # --------------------------------------------------------------------------------------------
 
+def agree(ctx, name, err, tol):
+    """Assert a max difference is below tol and register tol as `name` (the raw difference is a
+    rounding error that differs between CPUs; cards show the tolerance)."""
+    err = float(err)
+    assert err <= tol, f"{name}: {err} > {tol}"
+    ctx.value(name, tol)
+
+
 def rel_err(approx, exact):
     """Relative error in the Frobenius norm: ||approx - exact|| / ||exact||."""
     return ((approx - exact).norm() / exact.norm()).item()
@@ -202,6 +210,7 @@ def compute(ctx):
         merged.bias.copy_(base_s.bias)
         ctx.value("lm_rank", torch.linalg.matrix_rank(delta))
         ctx.value("lm_diff", (merged(x) - lora_s(x)).abs().max())
+        agree(ctx, "lm_tol", (merged(x) - lora_s(x)).abs().max(), 1e-5)
         ctx.value("lm_delta_norm", delta.norm())
 
     # ----------------------------------------------------------------------------------------
@@ -358,6 +367,8 @@ def compute(ctx):
     # After L2-normalising the embeddings the dot product equals the cosine (what vector indexes use).
     normed = F.normalize(doc_emb, dim=1) @ F.normalize(query, dim=0)
     ctx.value("rag_norm_dot_err", (normed - cos).abs().max())
+    agree(ctx, "rag_norm_dot_tol", (normed - cos).abs().max(), 1e-6)
+    ctx.value("rag_norms", doc_emb.norm(dim=1))
 
     # ----------------------------------------------------------------------------------------
     # 6. Federated learning
@@ -374,6 +385,7 @@ def compute(ctx):
     ctx.value("fl_avg_first", fedavg[0])
     ctx.value("fl_plain_first", w_k[:, 0].mean())
     ctx.value("fl_check_err", (fedavg - per_example).abs().max())
+    agree(ctx, "fl_check_tol", (fedavg - per_example).abs().max(), 1e-5)
 
     # One FedAvg round with ONE local full-batch GD step per client equals one centralised GD step
     # on the pooled data (FedSGD). With several local steps on non-IID clients, they drift apart.
@@ -402,7 +414,20 @@ def compute(ctx):
     w0 = torch.zeros(2, dtype=torch.float32)
     ctx.value("fl_local_steps", 10)
     ctx.value("fl_one_step_diff", (fedavg_round(w0, 1) - gd(w0, x_all, y_all, 1)).abs().max())
+    agree(ctx, "fl_one_step_tol", (fedavg_round(w0, 1) - gd(w0, x_all, y_all, 1)).abs().max(), 1e-5)
     ctx.value("fl_many_step_diff", (fedavg_round(w0, 10) - gd(w0, x_all, y_all, 10)).abs().max())
+    # The one-step equality needs every condition: all clients, n_k / n weights, the same step size.
+    one_central = gd(w0, x_all, y_all, 1)
+    local1 = [gd(w0, xc, yc, 1) for xc, yc in clients]
+    ctx.value("fl_unweighted_diff", (sum(local1) / len(local1) - one_central).abs().max())
+    sizes01 = torch.tensor([float(len(clients[0][1])), float(len(clients[1][1]))])
+    partial = (sizes01[0] * local1[0] + sizes01[1] * local1[1]) / sizes01.sum()
+    ctx.value("fl_partial_diff", (partial - one_central).abs().max())
+    # The last client (800 examples) with half the step size.
+    half = w0 - 0.5 * lr_fl * 2 * clients[2][0].T @ (clients[2][0] @ w0 - clients[2][1]) / len(clients[2][1])
+    sizes = torch.tensor([float(len(yc)) for _, yc in clients])
+    mixed_lr = (sizes[0] * local1[0] + sizes[1] * local1[1] + sizes[2] * half) / sizes.sum()
+    ctx.value("fl_lr_diff", (mixed_lr - one_central).abs().max())
 
     # ----------------------------------------------------------------------------------------
     # 7. LLM risks: training compute of GPT-3 (175B parameters, 300B tokens) by C = 6 N D
@@ -449,6 +474,10 @@ def compute(ctx):
     ctx.value("cast_err_int8", rel_err(fake_quant(w, 8, per="channel"), w))
     ctx.value("cast_int8_compression", torch.float32.itemsize / torch.int8.itemsize)
     ctx.value("cast_fp16_max", torch.finfo(torch.float16).max)
+    # A low-bit float format with scales is quantization too: FP8 (E4M3) with one scale per row.
+    f8 = torch.float8_e4m3fn
+    s8 = w.abs().amax(dim=1, keepdim=True) / torch.finfo(f8).max
+    ctx.value("cast_err_fp8", rel_err((w / s8).to(f8).float() * s8, w))
     ctx.value("cast_int8_levels", torch.iinfo(torch.int8).max - torch.iinfo(torch.int8).min + 1)
 
     # Per-tensor vs per-channel int8 with one outlier output channel.

@@ -268,6 +268,15 @@ def mixed_precision(ctx):
         for key, v in f.items():
             ctx.value(f"{name}_{key}", v)
     ctx.value("fp16_eps_over_bf16", fmts["bf16"]["eps"] / fmts["fp16"]["eps"])
+    # Rounding near zero in float16: 2^-25 is exactly halfway between 0 and the smallest subnormal
+    # 2^-24; it rounds to even (0), anything above it rounds up to 2^-24.
+    half_sub = 2.0**-25
+    ctx.value("fp16_half_subnormal", half_sub)
+    ctx.value("fp16_half_rounds_to", torch.tensor(half_sub, dtype=torch.float32).half().item())
+    ctx.value("fp16_above_half", 3.0e-8)
+    ctx.value("fp16_above_half_rounds_to", torch.tensor(3.0e-8, dtype=torch.float32).half().item())
+    ctx.value("fp16_below_half", 2.9e-8)
+    ctx.value("fp16_below_half_rounds_to", torch.tensor(2.9e-8, dtype=torch.float32).half().item())
     # Why the weights stay float32: a small update to a weight of 1.0 vanishes in float16.
     upd = 1e-4
     ctx.value("fp16_update", upd)

@@ -22,6 +22,8 @@ from torch import nn
 from torch.nn.utils.rnn import pad_sequence
 from torch.utils.data import DataLoader, Dataset, IterableDataset, TensorDataset
 
+from pt_classic_gaps import classic_gaps
+
 
 def error_of(fn):
     """Run fn(); return (exception type name, first line of its message). Raises if fn does not fail."""
@@ -97,6 +99,9 @@ def overview(ctx):
     nn.MSELoss()(lin(Xl).squeeze(1), yl).backward()
     ctx.value("levels_diff_autograd", (g_manual - w.grad).abs().max())
     ctx.value("levels_diff_nn", (g_manual - lin.weight.grad.squeeze(0)).abs().max())
+    worst = max(float((g_manual - w.grad).abs().max()), float((g_manual - lin.weight.grad.squeeze(0)).abs().max()))
+    assert worst <= 1e-12, worst
+    ctx.value("levels_tol", 1e-12)
 
 
 # --------------------------------------------------------------------------------------------
@@ -346,6 +351,12 @@ def autograd(ctx):
     ctx.value("prop_data_rg", data.requires_grad)
     ctx.value("prop_out_rg", (data * w).requires_grad)
     ctx.value("prop_detach_rg", (data * w).detach().requires_grad)
+    # Only in grad mode, and only for differentiable floating-point outputs.
+    with torch.no_grad():
+        ctx.value("prop_nograd_rg", (data * w).requires_grad)
+    ctx.value("prop_compare_rg", (w > 0).requires_grad)
+    ctx.value("prop_argmax_rg", w.argmax().requires_grad)
+    ctx.value("prop_argmax_dtype", str(w.argmax().dtype))
     p = nn.Linear(2, 1).weight
     ctx.value("param_is_leaf", p.is_leaf)
     ctx.value("param_requires_grad", p.requires_grad)
@@ -562,6 +573,8 @@ def zero_grad_and_accumulation(ctx):
     ctx.value("acc_k", k)
     ctx.value("acc_micro", n // k)
     ctx.value("acc_max_diff", (accumulated - full).abs().max())
+    assert float((accumulated - full).abs().max()) <= 1e-12
+    ctx.value("acc_tol", 1e-12)
     ctx.value("acc_no_divide_ratio", (no_divide / full).mean())
     ctx.value("acc_no_divide_ratio_spread", (no_divide / full).std())
 
@@ -808,3 +821,4 @@ def compute(ctx):
     data_loading(ctx)
     inference_modes(ctx)
     devices(ctx)
+    classic_gaps(ctx)
