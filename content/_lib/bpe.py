@@ -10,6 +10,7 @@ is merged, continuation pieces carry a "##" prefix, and encoding is greedy longe
 with the whole word becoming [UNK] when it cannot be built from the vocabulary.
 """
 
+import itertools
 import re
 from collections import Counter, defaultdict
 
@@ -30,7 +31,7 @@ def word_counts_bytes(text):
 
 
 def _pairs(word):
-    return zip(word, word[1:])
+    return itertools.pairwise(word)
 
 
 def train_bpe(word_counts, n_merges, record=0):

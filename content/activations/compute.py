@@ -10,16 +10,7 @@ import math
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-
-
-def agree(ctx, name, diff, tol):
-    """Assert that two computations agree (max |difference| <= tol) and register the tolerance as `name`.
-
-    Cards show the asserted tolerance, never the raw rounding error (which differs between CPUs).
-    """
-    diff = float(diff)
-    assert diff <= tol, f"{name}: difference {diff:g} exceeds {tol:g}"
-    ctx.value(name, tol)
+from _lib.checks import agree
 
 
 def grad_at(fn, z):

@@ -19,6 +19,7 @@ import math
 
 import torch
 import torch.nn.functional as F
+from _lib.nets import n_params
 from torch import nn
 
 GIB = 2**30
@@ -29,10 +30,6 @@ GIB = 2**30
 LLAMA2_7B = dict(layers=32, d=4096, heads=32, kv_heads=32, ffn=11008, vocab=32000, ctx=4096)
 LLAMA2_70B = dict(layers=80, d=8192, heads=64, kv_heads=8, ffn=28672, vocab=32000, ctx=4096)
 MISTRAL_7B = dict(layers=32, d=4096, heads=32, kv_heads=8, ffn=14336, vocab=32000, ctx=8192, window=4096)
-
-
-def n_params(module):
-    return sum(p.numel() for p in module.parameters())
 
 
 def kv_bytes_per_token(cfg, bytes_per=2):
@@ -298,7 +295,7 @@ def flash_attention(q, k, v, block_q, block_k, causal=False):
         qi = q[i0 : i0 + block_q] / math.sqrt(d)
         rows = torch.arange(i0, i0 + qi.shape[0])
         m = torch.full((qi.shape[0],), float("-inf"), dtype=q.dtype)
-        l = torch.zeros(qi.shape[0], dtype=q.dtype)
+        total = torch.zeros(qi.shape[0], dtype=q.dtype)
         acc = torch.zeros(qi.shape[0], d, dtype=q.dtype)
         for j0 in range(0, n, block_k):
             if causal and j0 > rows[-1]:
@@ -311,11 +308,11 @@ def flash_attention(q, k, v, block_q, block_k, causal=False):
             m_new = torch.maximum(m, s.amax(-1))
             p = torch.exp(s - m_new[:, None])
             corr = torch.exp(m - m_new)  # rescale what was accumulated under the old max
-            l = corr * l + p.sum(-1)
+            total = corr * total + p.sum(-1)
             acc = corr[:, None] * acc + p @ v[j0 : j0 + block_k]
             m = m_new
-        out[i0 : i0 + block_q] = acc / l[:, None]
-        lse[i0 : i0 + block_q] = m + torch.log(l)
+        out[i0 : i0 + block_q] = acc / total[:, None]
+        lse[i0 : i0 + block_q] = m + torch.log(total)
     return out, lse, tiles
 
 
@@ -326,22 +323,22 @@ def flash(ctx):
     # Online softmax over a stream of chunks: running max and running sum.
     x = torch.tensor([1.0, 3.0, -2.0, 5.0, 0.5, 4.0])
     chunks = [x[:2], x[2:4], x[4:]]
-    m, l = float("-inf"), 0.0
+    m, total = float("-inf"), 0.0
     trace = []
     for c in chunks:
         m_new = max(m, c.max().item())
-        l = l * math.exp(m - m_new) + torch.exp(c - m_new).sum().item()
+        total = total * math.exp(m - m_new) + torch.exp(c - m_new).sum().item()
         m = m_new
-        trace.append([m, l])
+        trace.append([m, total])
     ctx.value("os_x", x)
     ctx.value("os_chunks", [c.tolist() for c in chunks])
     ctx.value("os_m_final", m)
-    ctx.value("os_l_final", l)
+    ctx.value("os_l_final", total)
     ctx.value("os_trace_m", [t[0] for t in trace])
     ctx.value("os_trace_l", [t[1] for t in trace])
-    ctx.value("os_lse", m + math.log(l))
+    ctx.value("os_lse", m + math.log(total))
     ctx.value("os_lse_ref", torch.logsumexp(x, 0))
-    assert abs(m + math.log(l) - torch.logsumexp(x, 0).item()) < tol
+    assert abs(m + math.log(total) - torch.logsumexp(x, 0).item()) < tol
 
     # Blockwise attention vs softmax attention.
     torch.manual_seed(0)
@@ -466,7 +463,7 @@ def rope_extension(ctx):
         ax.set_title(f"RoPE frequencies, context ×{s:g}")
         ax.legend(fontsize=8)
 
-    ctx.figure("rope_extension", draw, width=4.2, height=3.0)
+    ctx.figure("rope_extension", draw)
 
 
 # --------------------------------------------------------------------------------------------
@@ -511,7 +508,7 @@ def sliding_window(ctx):
         cb = fig.colorbar(im, ax=ax, fraction=0.046, ticks=range(1, layers + 1))
         cb.set_label("layers")
 
-    ctx.figure("sliding_reach", draw, width=4.2, height=3.4)
+    ctx.figure("sliding_reach", draw, height=3.4)
 
     # Mistral 7B: window 4096, 32 layers.
     m = MISTRAL_7B

@@ -17,6 +17,7 @@ import math
 import matplotlib
 import torch
 import torch.nn.functional as F
+from _lib.checks import agree
 from _lib.nets import n_params
 from torch import nn
 
@@ -28,14 +29,6 @@ def attention(q, k, v, mask=None):
         scores = scores.masked_fill(mask, float("-inf"))
     w = torch.softmax(scores, dim=-1)
     return w @ v, w
-
-
-def agree(ctx, name, err, tol):
-    """Assert that a max difference is below tol and register tol as `name` (the raw difference
-    is a rounding error that differs between CPUs, so the card shows the tolerance)."""
-    err = float(err)
-    assert err <= tol, f"{name}: {err} > {tol}"
-    ctx.value(name, tol)
 
 
 def causal_mask(n):

@@ -13,12 +13,12 @@ Sections (in card order):
 
 import inspect
 import itertools
-import math
 import textwrap
 import warnings
 
 import torch
 import torch.nn.functional as F
+from _lib.checks import agree
 from _lib.nets import mlp
 from torch import nn
 from torch.autograd.gradcheck import GradcheckError
@@ -41,16 +41,6 @@ def max_diff(a, b):
     if isinstance(a, list | tuple):
         return max(max_diff(x, y) for x, y in zip(a, b, strict=True))
     return (a.detach() - b.detach()).abs().max().item()
-
-
-def agree(ctx, name, diff, tol):
-    """Assert that two computations agree (max |difference| <= tol) and register the tolerance as `name`.
-
-    Cards show the asserted tolerance, never the raw rounding error (which differs between CPUs).
-    """
-    diff = float(diff)
-    assert diff <= tol, f"{name}: difference {diff:g} exceeds {tol:g}"
-    ctx.value(name, tol)
 
 
 def graph_nodes(t):
@@ -593,7 +583,8 @@ def tradeoffs(ctx):
     ctx.value("ck_ckpt_acts", results["ckpt"][0] // act)
     ctx.value("ck_flops_ratio", results["ckpt"][1] / results["plain"][1])
     ctx.value(
-        "ck_grads_identical", all(torch.equal(a, b) for a, b in zip(results["plain"][2], results["ckpt"][2], strict=True))
+        "ck_grads_identical",
+        all(torch.equal(a, b) for a, b in zip(results["plain"][2], results["ckpt"][2], strict=True)),
     )
 
     layer_counts = list(range(4, depth + 1, 4))

@@ -84,7 +84,7 @@ def sliced_w1(a, b, n_proj=64):
 def schedules(ctx):
     betas = linear_betas()
     ab_lin = torch.cumprod(1 - betas, 0)
-    ab_cos, betas_cos = cosine_alpha_bar()
+    ab_cos, _betas_cos = cosine_alpha_bar()
     ctx.value("sch_t", T)
     ctx.value("sch_beta_lo", float(betas[0]))
     ctx.value("sch_beta_hi", float(betas[-1]))
@@ -151,7 +151,7 @@ def schedules(ctx):
         ax.set_title(f"Noise schedules, T = {T}")
         ax.legend(fontsize=8)
 
-    ctx.figure("schedules", draw, width=4.2, height=3.0)
+    ctx.figure("schedules", draw)
 
 
 # --------------------------------------------------------------------------------------------
@@ -393,12 +393,12 @@ def toy_models(ctx):
 
     def draw_snaps(fig):
         axes = fig.subplots(1, 4)
-        for ax, pts, t in zip(axes, snaps_xy, snap_t):
+        for ax, pts, t in zip(axes, snaps_xy, snap_t, strict=False):
             bg(ax)
             ax.scatter([p[0] for p in pts], [p[1] for p in pts], s=2, color="C0", lw=0)
             tidy(ax, f"t = {t}")
 
-    ctx.figure("ddpm_snapshots", draw_snaps, width=4.2, height=1.6)
+    ctx.figure("ddpm_snapshots", draw_snaps, height=1.6)
 
     def draw_paths(ax, tr, title, color):
         bg(ax)
@@ -414,7 +414,7 @@ def toy_models(ctx):
         draw_paths(b, trm, "DDIM (deterministic)", "C1")
         b.legend(fontsize=7, loc="lower left")
 
-    ctx.figure("ddpm_ddim_paths", draw_traj, width=4.2, height=2.4)
+    ctx.figure("ddpm_ddim_paths", draw_traj, height=2.4)
 
     def draw_fm(fig):
         a, b = fig.subplots(1, 2)
@@ -423,7 +423,7 @@ def toy_models(ctx):
         b.scatter([p[0] for p in fm_pts], [p[1] for p in fm_pts], s=2, color="C2", lw=0)
         tidy(b, f"{n} samples")
 
-    ctx.figure("fm_paths", draw_fm, width=4.2, height=2.4)
+    ctx.figure("fm_paths", draw_fm, height=2.4)
 
     def draw_steps(fig):
         ax = fig.subplots()
@@ -438,16 +438,16 @@ def toy_models(ctx):
         ax.set_title("Sample quality vs number of steps")
         ax.legend(fontsize=7)
 
-    ctx.figure("steps_quality", draw_steps, width=4.2, height=3.0)
+    ctx.figure("steps_quality", draw_steps)
 
     def draw_cfg(fig):
         axes = fig.subplots(1, 3)
-        for ax, pts, w in zip(axes, cfg_pts, ws):
+        for ax, pts, w in zip(axes, cfg_pts, ws, strict=False):
             bg(ax)
             ax.scatter([p[0] for p in pts], [p[1] for p in pts], s=2, color="C1", lw=0)
             tidy(ax, f"w = {w:g}")
 
-    ctx.figure("cfg_scales", draw_cfg, width=4.2, height=1.9)
+    ctx.figure("cfg_scales", draw_cfg, height=1.9)
 
 
 # --------------------------------------------------------------------------------------------

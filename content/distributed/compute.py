@@ -184,7 +184,7 @@ def collect(procs):
 
 
 def finish_gloo(ctx, started):
-    procs, model, data = started
+    procs, _model, data = started
     try:
         results = collect(procs)
     except RuntimeError as exc:
@@ -577,10 +577,7 @@ def schedule(p, m, kind, tf=1.0, tb=2.0):
             if pos[s] == len(orders[s]):
                 continue
             op, i = orders[s][pos[s]]
-            if op == "F":
-                dep = ("F", s - 1, i) if s > 0 else None
-            else:
-                dep = ("B", s + 1, i) if s < p - 1 else ("F", s, i)
+            dep = (("F", s - 1, i) if s > 0 else None) if op == "F" else ("B", s + 1, i) if s < p - 1 else ("F", s, i)
             if dep is not None and (dep[1], dep[0], dep[2]) not in done:
                 continue
             start = max(free[s], done[(dep[1], dep[0], dep[2])][1] if dep else 0.0)
@@ -610,7 +607,7 @@ def pipeline_stats(p, m, kind):
 def pipeline(ctx):
     p, m = 4, 8
     g_done, g_span, g_bubble, g_peak = pipeline_stats(p, m, "gpipe")
-    f_done, f_span, f_bubble, f_peak = pipeline_stats(p, m, "1f1b")
+    f_done, _f_span, f_bubble, f_peak = pipeline_stats(p, m, "1f1b")
     formula = (p - 1) / (m + p - 1)
     assert abs(g_bubble - formula) < 1e-9 and abs(f_bubble - formula) < 1e-9
     ctx.value("pp_p", p)
@@ -647,7 +644,7 @@ def pipeline(ctx):
         handles = [Patch(color="C0", label="forward"), Patch(color="C1", label="backward")]
         axes[1].legend(handles=handles, fontsize=7, loc="lower right")
 
-    ctx.figure("dist_pipeline_schedule", draw_gantt, width=4.2, height=3.6)
+    ctx.figure("dist_pipeline_schedule", draw_gantt, height=3.6)
 
     ms = list(range(1, 33))
     sim = {pp: [pipeline_stats(pp, mm, "1f1b")[2] for mm in (1, 2, 4, 8, 16, 32)] for pp in (4, 8)}

@@ -13,18 +13,9 @@ import inspect
 
 import torch
 import torch.nn.functional as F
+from _lib.checks import agree
 from _lib.nets import mlp, n_params
 from torch import nn
-
-
-def agree(ctx, name, diff, tol):
-    """Assert that two computations agree (max |difference| <= tol) and register the tolerance as `name`.
-
-    Cards show the asserted tolerance, never the raw rounding error (which differs between CPUs).
-    """
-    diff = float(diff)
-    assert diff <= tol, f"{name}: difference {diff:g} exceeds {tol:g}"
-    ctx.value(name, tol)
 
 
 def tex_sci(v):

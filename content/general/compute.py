@@ -542,7 +542,7 @@ def nested_fields_figure(ctx):
         ax.set_aspect("equal")
         ax.axis("off")
 
-    ctx.figure("ai_ml_dl_nested", draw, width=4.2, height=3.0)
+    ctx.figure("ai_ml_dl_nested", draw)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -674,7 +674,7 @@ def leakage(ctx):
 
     def draw(fig):
         ax = fig.subplots()
-        for i, (name, accs) in enumerate(results):
+        for i, (_name, accs) in enumerate(results):
             jitter = [i + 0.12 * ((j % 5) - 2) / 2 for j in range(len(accs))]
             ax.plot(jitter, accs, "o", color=f"C{i}", alpha=0.6, ms=5)
             ax.plot([i - 0.25, i + 0.25], [sum(accs) / len(accs)] * 2, color=f"C{i}", lw=3)
@@ -686,7 +686,7 @@ def leakage(ctx):
         ax.set_ylabel(f"{folds}-fold CV accuracy")
         ax.set_title(f"Labels are pure noise ({reps} datasets)", fontsize="medium")
 
-    ctx.figure("cv_leakage", draw, width=4.2, height=3.0)
+    ctx.figure("cv_leakage", draw)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -777,4 +777,4 @@ def mle_map(ctx):
         ax.set_title("The prior's pull fades as data grow", fontsize="medium")
         ax.legend(loc="lower right", fontsize="small")
 
-    ctx.figure("mle_vs_map", draw, width=4.2, height=3.0)
+    ctx.figure("mle_vs_map", draw)

@@ -8,19 +8,12 @@ import math
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from _lib.checks import agree
 from _lib.nets import mlp
 from torch.distributions import Normal, kl_divergence
 
 
 # ---------------------------------------------------------------------- helpers
-def agree(ctx, name, err, tol):
-    """Assert a max difference is below tol and register tol as `name` (the raw difference is a
-    rounding error that differs between CPUs; cards show the tolerance)."""
-    err = float(err)
-    assert err <= tol, f"{name}: {err} > {tol}"
-    ctx.value(name, tol)
-
-
 def manifold_data(n, A, gen, noise=0.02):
     """Points near a curved 2-D surface in 8-D: x = tanh(z A) + noise, z uniform in [-1, 1]^2."""
     z = torch.rand(n, 2, generator=gen) * 2 - 1

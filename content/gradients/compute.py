@@ -13,6 +13,7 @@ import math
 
 import torch
 import torch.nn.functional as F
+from _lib.checks import agree
 from _lib.nets import mlp
 from torch import nn
 
@@ -20,16 +21,6 @@ from torch import nn
 # --------------------------------------------------------------------------------------------
 # Helpers
 # --------------------------------------------------------------------------------------------
-def agree(ctx, name, diff, tol):
-    """Assert that two computations agree (max |difference| <= tol) and register the tolerance as `name`.
-
-    Cards show the asserted tolerance, never the raw rounding error (which differs between CPUs).
-    """
-    diff = float(diff)
-    assert diff <= tol, f"{name}: difference {diff:g} exceeds {tol:g}"
-    ctx.value(name, tol)
-
-
 def random_orthogonal(n):
     """A random n x n orthogonal matrix (it preserves vector norms)."""
     q, r = torch.linalg.qr(torch.randn(n, n, dtype=torch.float64))

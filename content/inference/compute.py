@@ -14,6 +14,7 @@ Sections (in card order):
      quantization; GPTQ and AWQ on toy layers against round-to-nearest.
 """
 
+import itertools
 import math
 
 import torch
@@ -110,7 +111,7 @@ def roofline(ctx):
         ax.set_title("A100 roofline, Llama 2 7B fp16")
         ax.legend(fontsize=7, loc="upper left")
 
-    ctx.figure("roofline", draw, width=4.2, height=3.2)
+    ctx.figure("roofline", draw, height=3.2)
 
 
 # --------------------------------------------------------------------------------------------
@@ -152,7 +153,7 @@ def batching(ctx):
     def draw(fig):
         axes = fig.subplots(2, 1, sharex=True)
         for ax, (title, sched, steps) in zip(
-            axes, (("static batching", static, static_steps), ("continuous batching", cont, cont_steps))
+            axes, (("static batching", static, static_steps), ("continuous batching", cont, cont_steps)), strict=False
         ):
             for s, st, ln, r in sched:
                 ax.barh(s, ln, left=st, color=f"C{r % 10}", edgecolor="white", height=0.8)
@@ -164,7 +165,7 @@ def batching(ctx):
         axes[1].set_xlabel("decoding step")
         axes[1].set_xticks(range(0, static_steps + 1, 2))
 
-    ctx.figure("batching_gantt", draw, width=4.2, height=3.4)
+    ctx.figure("batching_gantt", draw, height=3.4)
 
 
 # --------------------------------------------------------------------------------------------
@@ -313,7 +314,7 @@ def speculative(ctx):
         ax.set_title(f"Accept/reject over {n:,} samples")
         ax.legend(fontsize=8)
 
-    ctx.figure("spec_distribution", draw, width=4.2, height=3.0)
+    ctx.figure("spec_distribution", draw)
 
     # Expected tokens per target pass with gamma drafted tokens and acceptance rate a.
     def expected(a, g):
@@ -363,7 +364,7 @@ def speculative(ctx):
         ax.set_title("Formula (lines) vs simulation (dots)")
         ax.legend(fontsize=8)
 
-    ctx.figure("spec_tokens", draw_tokens, width=4.2, height=3.0)
+    ctx.figure("spec_tokens", draw_tokens)
 
 
 # --------------------------------------------------------------------------------------------
@@ -426,7 +427,7 @@ def fp8(ctx):
         ax = fig.subplots()
         for c, (key, label) in enumerate((("e4m3", "E4M3"), ("e5m2", "E5M2"))):
             v = grids[key]
-            gaps = [(b - a) / a for a, b in zip(v[:-1], v[1:])]
+            gaps = [(b - a) / a for a, b in itertools.pairwise(v)]
             ax.step(v[:-1], gaps, where="post", color=f"C{c}", lw=2, label=label)
         ax.set_xscale("log", base=2)
         ax.set_yscale("log", base=2)
@@ -435,7 +436,7 @@ def fp8(ctx):
         ax.set_title("FP8 grids: range vs precision")
         ax.legend(fontsize=8)
 
-    ctx.figure("fp8_grids", draw, width=4.2, height=3.0)
+    ctx.figure("fp8_grids", draw)
 
 
 # --------------------------------------------------------------------------------------------
@@ -519,7 +520,7 @@ def int4(ctx):
         ax.set_title(f"Symmetric int4, {n}×{n} weights")
         ax.legend(fontsize=8)
 
-    ctx.figure("int4_groups", draw, width=4.2, height=3.0)
+    ctx.figure("int4_groups", draw)
 
     # Asymmetric vs symmetric at group 128, on centred and on shifted (all-positive-ish) weights.
     wg = mats["Gaussian"]

@@ -9,17 +9,8 @@ import math
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from _lib.checks import agree
 from _lib.nets import mlp
-
-
-def agree(ctx, name, diff, tol):
-    """Assert that two computations agree (max |difference| <= tol) and register the tolerance as `name`.
-
-    Cards show the asserted tolerance, never the raw rounding error (which differs between CPUs).
-    """
-    diff = float(diff)
-    assert diff <= tol, f"{name}: difference {diff:g} exceeds {tol:g}"
-    ctx.value(name, tol)
 
 
 def small_net(init, n_in, n_hidden):

@@ -18,6 +18,7 @@ import math
 
 import torch
 import torch.nn.functional as F
+from _lib.checks import agree
 from _lib.nets import n_params
 from torch import nn
 
@@ -63,14 +64,6 @@ def mlm_mask(ids, sel, mask_id, vocab, gen):
     rnd = sel & (r >= 0.8) & (r < 0.9)
     inp[rnd] = torch.randint(2, vocab, ids.shape, generator=gen)[rnd]  # ids 0, 1 are [PAD], [MASK]
     return inp, labels
-
-
-def agree(ctx, name, err, tol):
-    """Assert a max difference is below tol and register tol as `name` (the raw difference is a
-    rounding error that differs between CPUs; cards show the tolerance)."""
-    err = float(err)
-    assert err <= tol, f"{name}: {err} > {tol}"
-    ctx.value(name, tol)
 
 
 def mlm_card_code(ids, special, p, MASK_ID, V):

@@ -12,12 +12,12 @@ Sections (in card order):
   5. Benchmark noise and multiple-choice scoring.
 """
 
+import itertools
 import math
 from collections import Counter
 
 import torch
 import torch.nn.functional as F
-
 from _lib import bpe, corpus
 
 
@@ -103,17 +103,17 @@ def across_tokenizers(ctx):
         tr, te = tok.encode(train), tok.encode(held)
         v = len(tok.vocab)
         uni = Counter(tr)
-        big = Counter(zip(tr, tr[1:]))
+        big = Counter(itertools.pairwise(tr))
         ctxc = Counter(tr[:-1])
         lam = 0.7
 
-        def p(a, bb):
+        def p(a, bb, uni=uni, tr=tr, v=v, big=big, ctxc=ctxc, lam=lam):
             pu = (uni[bb] + 1) / (len(tr) + v)
             pb = big[(a, bb)] / ctxc[a] if ctxc[a] else 0.0
             return lam * pb + (1 - lam) * pu if ctxc[a] else pu
 
         nll = -math.log((uni[te[0]] + 1) / (len(tr) + v))
-        nll -= sum(math.log(p(a, bb)) for a, bb in zip(te, te[1:]))
+        nll -= sum(math.log(p(a, bb)) for a, bb in itertools.pairwise(te))
         rows.append((v, len(te), math.exp(nll / len(te)), nll / math.log(2) / held_bytes))
     ctx.value("bg_vocab", [r[0] for r in rows])
     ctx.value("bg_tokens", [r[1] for r in rows])
@@ -150,7 +150,7 @@ def across_tokenizers(ctx):
         h2, l2 = ax2.get_legend_handles_labels()
         ax.legend(h1 + h2, l1 + l2, fontsize=8, loc="lower right")
 
-    ctx.figure("ppl_vs_bpb", draw, width=4.2, height=3.0)
+    ctx.figure("ppl_vs_bpb", draw)
 
 
 # --------------------------------------------------------------------------------------------
@@ -196,9 +196,9 @@ def passk(ctx):
     truth = [1 - (1 - p) ** k for p in ps]
     e_unb = [expect(pass_at_k, p) for p in ps]
     e_nai = [expect(naive_pass_at_k, p) for p in ps]
-    ctx.value("pk_unb_max_bias", max(abs(a - b) for a, b in zip(e_unb, truth)))
-    assert max(abs(a - b) for a, b in zip(e_unb, truth)) < 1e-12
-    bias = [a - b for a, b in zip(e_nai, truth)]
+    ctx.value("pk_unb_max_bias", max(abs(a - b) for a, b in zip(e_unb, truth, strict=False)))
+    assert max(abs(a - b) for a, b in zip(e_unb, truth, strict=False)) < 1e-12
+    bias = [a - b for a, b in zip(e_nai, truth, strict=False)]
     i_worst = min(range(len(ps)), key=lambda i: bias[i])
     ctx.value("pk_naive_worst_bias", bias[i_worst])
     ctx.value("pk_naive_worst_p", ps[i_worst])
@@ -227,7 +227,7 @@ def passk(ctx):
         ax.set_title(f"Estimators from n = {n} samples, averaged exactly", fontsize=10)
         ax.legend(fontsize=8, loc="lower right")
 
-    ctx.figure("passk_bias", draw, width=4.2, height=3.0)
+    ctx.figure("passk_bias", draw)
 
     # Per-problem averaging vs pooling: one easy and one impossible problem.
     ctx.value("pp2_c", [10, 0])

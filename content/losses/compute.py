@@ -414,7 +414,7 @@ def compute(ctx):
         ax.set_title("Binary cross-entropy")
         ax.legend(loc="upper center")
 
-    ctx.figure("bce_curve", draw_bce, width=4.2, height=3.0)
+    ctx.figure("bce_curve", draw_bce)
 
 
 # --------------------------------------------------------------------------------------------
@@ -499,7 +499,7 @@ def focal_loss_section(ctx):
         ax.set_title("Focal loss $-(1-p_t)^\\gamma \\log p_t$")
         ax.legend(loc="upper right", fontsize="small")
 
-    ctx.figure("focal_curves", draw, width=4.2, height=3.0)
+    ctx.figure("focal_curves", draw)
 
 
 # --------------------------------------------------------------------------------------------

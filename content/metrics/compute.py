@@ -377,7 +377,7 @@ def compute(ctx):
         ax.set_xlabel("model score")
         ax.set_title(f"{n} scored examples")
 
-    ctx.figure("scores_threshold", draw_scores, width=4.2, height=2.8)
+    ctx.figure("scores_threshold", draw_scores, height=2.8)
 
     # Added later; they re-seed, so the values above do not depend on them.
     calibration(ctx)

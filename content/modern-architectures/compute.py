@@ -17,14 +17,11 @@ import math
 
 import torch
 import torch.nn.functional as F
+from _lib.nets import n_params
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 TOL = 1e-5  # tolerance shown on "checked equal" cards (float32 computations)
-
-
-def n_params(module):
-    return sum(p.numel() for p in module.parameters())
 
 
 # --------------------------------------------------------------------------------------------
@@ -193,7 +190,7 @@ def zoh(a, delta):
 def ssm(ctx):
     a = torch.tensor(-1.0, dtype=torch.float64)
     deltas = [0.01, 1.0, 10.0]
-    ab, bb = zip(*(zoh(a, torch.tensor(dl, dtype=torch.float64)) for dl in deltas))
+    ab, bb = zip(*(zoh(a, torch.tensor(dl, dtype=torch.float64)) for dl in deltas), strict=False)
     ctx.value("zoh_a", a)
     ctx.value("zoh_deltas", deltas)
     ctx.value("zoh_abar", torch.stack(ab))
@@ -229,7 +226,7 @@ def ssm(ctx):
     length, n_state = 32, 4
     x = torch.randn(length, dtype=torch.float64)
     a_diag = -torch.rand(n_state, dtype=torch.float64) - 0.5
-    w_d, w_b, w_c = (torch.randn(n_state, dtype=torch.float64) for _ in range(3))
+    _w_d, w_b, w_c = (torch.randn(n_state, dtype=torch.float64) for _ in range(3))
     dl = F.softplus(0.5 + 2.0 * x)  # (L,) one step size per token
     b_t = x[:, None] * w_b  # (L, N)
     c_t = x[:, None] * w_c + 1.0  # (L, N)
@@ -258,7 +255,7 @@ def ssm(ctx):
     vals = [1.0, -0.6, 0.5]
     x = 0.3 * torch.randn(length, dtype=torch.float64)
     is_mark = torch.zeros(length, dtype=torch.float64)
-    for pos, v in zip(marks, vals):
+    for pos, v in zip(marks, vals, strict=False):
         x[pos] = v
         is_mark[pos] = 1.0
     a1 = torch.tensor(-1.0, dtype=torch.float64)
@@ -300,7 +297,7 @@ def ssm(ctx):
         ax.set_title("Remembering the marked tokens")
         ax.legend(fontsize=7, loc="lower center", ncol=2)
 
-    ctx.figure("selective_state", draw, width=4.2, height=3.0)
+    ctx.figure("selective_state", draw)
 
 
 # --------------------------------------------------------------------------------------------
@@ -369,7 +366,7 @@ def linear_attention(ctx):
         ax.set_title(f"Attention FLOPs, head dim {dh}")
         ax.legend(fontsize=8)
 
-    ctx.figure("attention_flops", draw, width=4.2, height=3.0)
+    ctx.figure("attention_flops", draw)
 
     # Generation memory per layer: KV cache vs a fixed-size state (fp16, 2 bytes per number).
     d_model, heads, ctx_len = 2048, 16, 8192

@@ -18,6 +18,7 @@ import math
 
 import torch
 import torch.nn.functional as F
+from _lib.checks import agree
 from _lib.nets import n_params
 from torch import nn
 
@@ -27,14 +28,6 @@ GB = 1e9  # decimal gigabytes, as model cards and GPU spec sheets use
 # --------------------------------------------------------------------------------------------
 # Helpers
 # --------------------------------------------------------------------------------------------
-
-def agree(ctx, name, err, tol):
-    """Assert a max difference is below tol and register tol as `name` (the raw difference is a
-    rounding error that differs between CPUs; cards show the tolerance)."""
-    err = float(err)
-    assert err <= tol, f"{name}: {err} > {tol}"
-    ctx.value(name, tol)
-
 
 def rel_err(approx, exact):
     """Relative error in the Frobenius norm: ||approx - exact|| / ||exact||."""

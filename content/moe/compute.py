@@ -14,14 +14,11 @@ import math
 
 import torch
 import torch.nn.functional as F
+from _lib.nets import n_params
 from torch import nn
 
 # Mixtral 8x7B: Jiang et al., 2024, *Mixtral of Experts*, Table 1.
 MIXTRAL = dict(layers=32, d=4096, heads=32, kv_heads=8, ffn=14336, vocab=32000, experts=8, top_k=2)
-
-
-def n_params(module):
-    return sum(p.numel() for p in module.parameters())
 
 
 class Expert(nn.Module):
@@ -169,7 +166,7 @@ def balancing(ctx):
     ctx.value("lb_T", T)
     ctx.value("lb_E", E)
     w = torch.randn(d, E)
-    bal, f_bal, P_bal = switch_aux(x @ w)
+    bal, f_bal, _P_bal = switch_aux(x @ w)
     skew = torch.zeros(E)
     skew[0] = 8.0
     col, f_col, P_col = switch_aux(0.1 * x @ w + skew)  # every token prefers expert 0
@@ -186,7 +183,7 @@ def balancing(ctx):
 
     # f is a count: no gradient. P carries it.
     logits = (0.1 * x @ w + skew).requires_grad_(True)
-    loss, f, P = switch_aux(logits)
+    loss, f, _P = switch_aux(logits)
     loss.backward()
     p = logits.softmax(-1)
     # Mean gradient on each expert's logit: positive for the overloaded expert (pushed down).
@@ -234,7 +231,7 @@ def balancing(ctx):
         ax.set_title("Minimising the balancing loss")
         ax.legend(fontsize=8)
 
-    ctx.figure("balance_bars", draw, width=4.2, height=3.0)
+    ctx.figure("balance_bars", draw)
 
 
 # --------------------------------------------------------------------------------------------
@@ -262,7 +259,8 @@ def capacity(ctx):
     torch.manual_seed(0)
     T2, E2, trials = 4096, 8, 20
     cfs = [x / 20 for x in range(16, 45)]  # 0.8 .. 2.2
-    prefs = {"uniform routing": torch.full((E2,), 1 / E2), "skewed routing": torch.softmax(torch.linspace(0.6, -0.6, E2), 0)}
+    prefs = {"uniform routing": torch.full((E2,), 1 / E2),
+             "skewed routing": torch.softmax(torch.linspace(0.6, -0.6, E2), 0)}
     curves = {}
     for label, pr in prefs.items():
         draws = torch.multinomial(pr, T2 * trials, replacement=True).view(trials, T2)
@@ -289,7 +287,7 @@ def capacity(ctx):
         ax.set_title(f"{T2} tokens, {E2} experts, top-1")
         ax.legend(fontsize=8)
 
-    ctx.figure("capacity_drops", draw, width=4.2, height=3.0)
+    ctx.figure("capacity_drops", draw)
 
 
 # --------------------------------------------------------------------------------------------
@@ -340,7 +338,7 @@ def mixtral(ctx):
         used = torch.zeros(trials, E, dtype=torch.bool)
         used.scatter_(1, choice.reshape(trials, -1), True)
         sims.append(used.float().mean().item())
-    err = max(abs(a - b) for a, b in zip(formula, sims))
+    err = max(abs(a - b) for a, b in zip(formula, sims, strict=False))
     tol = 0.02
     assert err < tol, err
     ctx.value("ex_batches", batches)

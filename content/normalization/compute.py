@@ -13,6 +13,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from _lib.checks import agree
 from _lib.nets import n_params
 from matplotlib.colors import ListedColormap
 
@@ -26,16 +27,6 @@ def normalize(x, dims, eps):
 
 def maxdiff(a, b):
     return (a - b).abs().max().item()
-
-
-def agree(ctx, name, diff, tol):
-    """Assert that two computations agree (max |difference| <= tol) and register the tolerance as `name`.
-
-    Cards show the asserted tolerance, never the raw rounding error (which differs between CPUs).
-    """
-    diff = float(diff)
-    assert diff <= tol, f"{name}: difference {diff:g} exceeds {tol:g}"
-    ctx.value(name, tol)
 
 
 # ---------------------------------------------------------------------------------------------

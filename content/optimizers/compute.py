@@ -632,7 +632,7 @@ def beyond_adam(ctx):
     k_curv, nes_fig_lr, nes_fig_steps = 100.0, 0.005, 40
     runs = {}
     for name, kw in (("heavy ball", {"momentum": mu}), ("Nesterov", {"momentum": mu, "nesterov": True})):
-        pts, losses = run_path(lambda ps, kw=kw: torch.optim.SGD(ps, lr=nes_fig_lr, **kw),
+        pts, _losses = run_path(lambda ps, kw=kw: torch.optim.SGD(ps, lr=nes_fig_lr, **kw),
                                lambda p: 0.5 * (p[0] ** 2 + k_curv * p[1] ** 2), [1.0, 1.0], nes_fig_steps)
         runs[name] = pts[:, 1]  # the coordinate along the steep axis
     ctx.value("nes_k", k_curv)
@@ -666,7 +666,7 @@ def beyond_adam(ctx):
         ax.set_title(f"(x² + {k_curv:g}y²)/2, lr {nes_fig_lr:g}, momentum {mu:g}", fontsize=10)
         ax.legend(fontsize=9)
 
-    ctx.figure("opt_nesterov_vs_heavy_ball", draw_nesterov, width=4.2, height=3.0)
+    ctx.figure("opt_nesterov_vs_heavy_ball", draw_nesterov)
 
     # ---- Adafactor: factored second moment. Memory for a stated matrix; state shapes from torch.optim.Adafactor.
     rows, cols = 4096, 16384
@@ -809,7 +809,7 @@ def beyond_adam(ctx):
         ax.set_title("5 Newton–Schulz steps, per singular value", fontsize=10)
         ax.legend(fontsize=9, loc="lower right")
 
-    ctx.figure("opt_muon_ns_map", draw_ns, width=4.2, height=3.0)
+    ctx.figure("opt_muon_ns_map", draw_ns)
 
     # ---- Lion: sign update (every coordinate moves by exactly lr) vs Adam's smaller RMS update.
     torch.manual_seed(1)
@@ -817,7 +817,7 @@ def beyond_adam(ctx):
     y_lin = x_lin @ w_star + 0.5 * torch.randn(512)
     w_adam = torch.zeros(20, requires_grad=True)
     adam_opt = torch.optim.Adam([w_adam], lr=1e-2)
-    for step in range(200):
+    for _ in range(200):
         idx = torch.randint(0, 512, (16,))
         adam_opt.zero_grad()
         ((x_lin[idx] @ w_adam - y_lin[idx]) ** 2).mean().backward()
@@ -836,7 +836,7 @@ def beyond_adam(ctx):
     p_l, m_l = torch.zeros(20, dtype=f64), torch.zeros(20, dtype=f64)
     x64, y64 = x_lin.double(), y_lin.double()
     lion_lr = 1e-3
-    for step in range(200):
+    for _ in range(200):
         idx = torch.randint(0, 512, (16,))
         g = 2 * x64[idx].T @ (x64[idx] @ p_l - y64[idx]) / 16
         new = lion_step(p_l, g, m_l, lr=lion_lr)

@@ -199,7 +199,7 @@ def ppo(ctx):
         ax.set_title(f"PPO clipped surrogate, ε = {eps:g}")
         ax.legend(fontsize=8, loc="upper left")
 
-    ctx.figure("ppo_clip", draw, width=4.2, height=3.0)
+    ctx.figure("ppo_clip", draw)
 
 
 # --------------------------------------------------------------------------------------------
@@ -269,7 +269,7 @@ def dpo(ctx):
         ax.set_title("DPO loss vs margin for three β")
         ax.legend(fontsize=8)
 
-    ctx.figure("dpo_beta", draw, width=4.2, height=3.0)
+    ctx.figure("dpo_beta", draw)
 
 
 # --------------------------------------------------------------------------------------------
@@ -329,7 +329,7 @@ def grpo(ctx):
         ax.set_title("Groups with mixed binary rewards")
         ax.legend(fontsize=8, loc="lower center")
 
-    ctx.figure("grpo_signal", draw, width=4.2, height=3.0)
+    ctx.figure("grpo_signal", draw)
 
 
 # --------------------------------------------------------------------------------------------
@@ -371,7 +371,7 @@ def overoptimisation(ctx):
         ax.set_title("Optimising a proxy reward")
         ax.legend(fontsize=8, loc="upper left")
 
-    ctx.figure("overoptimisation", draw, width=4.2, height=3.0)
+    ctx.figure("overoptimisation", draw)
 
 
 def compute(ctx):

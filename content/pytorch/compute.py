@@ -18,11 +18,10 @@ import warnings
 import numpy as np
 import torch
 import torch.nn.functional as F
+from pt_classic_gaps import classic_gaps
 from torch import nn
 from torch.nn.utils.rnn import pad_sequence
 from torch.utils.data import DataLoader, Dataset, IterableDataset, TensorDataset
-
-from pt_classic_gaps import classic_gaps
 
 
 def error_of(fn):

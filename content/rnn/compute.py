@@ -4,17 +4,10 @@ comes from running nn.RNN / nn.LSTM / nn.GRU (or a hand-written loop checked aga
 import inspect
 
 import torch
+from _lib.checks import agree
 from _lib.nets import n_params
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
-
-
-def agree(ctx, name, err, tol):
-    """Assert a max difference is below tol and register tol as `name` (the raw difference is a
-    rounding error that differs between CPUs; cards show the tolerance)."""
-    err = float(err)
-    assert err <= tol, f"{name}: {err} > {tol}"
-    ctx.value(name, tol)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -207,7 +207,7 @@ def scaling_fit(ctx):
     n_fit = 7  # fit on sizes up to 64, extrapolate to 512
     e, a, al = fit_power_law(n_t[:n_fit], l_t[:n_fit])
     _, a0, al0 = fit_power_law(n_t[:n_fit], l_t[:n_fit], with_floor=False)
-    e_all, a_all, al_all = fit_power_law(n_t, l_t)
+    e_all, _a_all, al_all = fit_power_law(n_t, l_t)
     pred_floor = e + a * n_t[-1].item() ** -al
     pred_pure = a0 * n_t[-1].item() ** -al0
     ctx.value("sf_sigma2", sigma**2)
@@ -244,10 +244,10 @@ def scaling_fit(ctx):
         ax.axhline(e, ls=":", color="C1", lw=1)
         ax.set_xlabel("model size N (hidden units)")
         ax.set_ylabel("test loss (MSE)")
-        ax.set_title("Fit on N ≤ %d, extrapolate to %d" % (sizes[n_fit - 1], sizes[-1]), fontsize=10)
+        ax.set_title(f"Fit on N ≤ {sizes[n_fit - 1]}, extrapolate to {sizes[-1]}", fontsize=10)
         ax.legend(fontsize=8)
 
-    ctx.figure("scaling_fit", draw, width=4.2, height=3.0)
+    ctx.figure("scaling_fit", draw)
 
 
 # --------------------------------------------------------------------------------------------
@@ -347,7 +347,7 @@ def past_chinchilla(ctx):
         i = min(range(len(ns)), key=lambda j: tot[j])
         curves.append(tot)
         best.append((ns[i], tokens_for_loss(ns[i], target), tot[i]))
-    for name, (n, d, tot) in zip(("s0", "s1", "s2"), best):
+    for name, (n, d, tot) in zip(("s0", "s1", "s2"), best, strict=False):
         ctx.value(f"pc_{name}_n_b", n / 1e9)
         ctx.value(f"pc_{name}_d_t", d / 1e12)
         ctx.value(f"pc_{name}_ratio", d / n)
@@ -365,7 +365,7 @@ def past_chinchilla(ctx):
     def draw(fig):
         ax = fig.subplots()
         labels = ["training only", "+ serve 2T tokens", "+ serve 20T tokens"]
-        for j, (tot, (n, _, t)) in enumerate(zip(curves, best)):
+        for j, (tot, (n, _, t)) in enumerate(zip(curves, best, strict=False)):
             ax.semilogx([x / 1e9 for x in ns], [v / 1e24 for v in tot], color=f"C{j}", label=labels[j])
             ax.plot([n / 1e9], [t / 1e24], "o", color=f"C{j}")
         ax.set_xlabel("parameters N (billions)")
@@ -374,7 +374,7 @@ def past_chinchilla(ctx):
         ax.set_ylim(0, 3.5)
         ax.legend(fontsize=8, loc="upper right")
 
-    ctx.figure("past_chinchilla", draw, width=4.2, height=3.0)
+    ctx.figure("past_chinchilla", draw)
 
 
 # --------------------------------------------------------------------------------------------
@@ -410,7 +410,7 @@ def emergence(ctx):
         ax.set_ylim(0, 1)
         ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(0.0, 0.47))
 
-    ctx.figure("emergence", draw, width=4.2, height=3.0)
+    ctx.figure("emergence", draw)
 
 
 def compute(ctx):

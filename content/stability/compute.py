@@ -122,7 +122,7 @@ def attention_logits(ctx):
         ax.set_title(f"Attention collapses as its weights grow (d = {d})", fontsize=10)
         ax.legend(fontsize=9, loc="lower left")
 
-    ctx.figure("stab_qk_entropy", draw_entropy, width=4.2, height=3.0)
+    ctx.figure("stab_qk_entropy", draw_entropy)
 
     # Soft-capping: z -> c tanh(z / c).
     cap = 30.0
@@ -196,7 +196,7 @@ def mup(ctx):
         ax.set_title("One Adam step on a hidden n × n layer", fontsize=10)
         ax.legend(fontsize=8, loc="upper left")
 
-    ctx.figure("stab_mup_update", draw_mup, width=4.2, height=3.0)
+    ctx.figure("stab_mup_update", draw_mup)
 
 
 # --------------------------------------------------------------------------------------------
@@ -320,7 +320,7 @@ def wsd(ctx):
         ax.set_xlabel("SGD step")
         ax_lr.set_title(f"Noisy least squares, mean of {chains} runs", fontsize=10)
 
-    ctx.figure("stab_wsd_vs_cosine", draw_wsd, width=4.2, height=3.4)
+    ctx.figure("stab_wsd_vs_cosine", draw_wsd, height=3.4)
 
 
 # --------------------------------------------------------------------------------------------
@@ -385,7 +385,7 @@ def beta2(ctx):
         ax = fig.subplots()
         lo, hi = before - 100, before + 3000
         xs = range(lo - before, hi - before)
-        for (name, u), color, b2 in zip(ups.items(), ("C0", "C1"), (0.999, 0.95), strict=True):
+        for (_name, u), color, b2 in zip(ups.items(), ("C0", "C1"), (0.999, 0.95), strict=True):
             ax.plot(xs, [abs(val) for val in u[lo:hi]], color=color, lw=1.5, label=f"β2 = {b2:g}")
             ax.plot(0, abs(u[before]), marker="o", color=color, ms=6)
             ax.annotate(f"{abs(u[before]):.2f} at the spike", (0, abs(u[before])), xytext=(12, 0),
@@ -398,7 +398,7 @@ def beta2(ctx):
         ax.set_title(f"β1 = {b1:g}: the step at the spike, and after", fontsize=10)
         ax.legend(fontsize=9)
 
-    ctx.figure("stab_beta2_spike", draw_spike, width=4.2, height=3.0)
+    ctx.figure("stab_beta2_spike", draw_spike)
 
 
 # --------------------------------------------------------------------------------------------
@@ -490,7 +490,7 @@ def initialisation(ctx):
         ax.set_title(f"Pre-LN stack, d = {d}, L = {n_layer} blocks", fontsize=10)
         ax.legend(fontsize=8, loc="upper left")
 
-    ctx.figure("stab_init_residual_var", draw_var, width=4.2, height=3.0)
+    ctx.figure("stab_init_residual_var", draw_var)
 
     # Zero-initialised branches still learn: with W2 = 0 the last layer gets a gradient (the first does not);
     # with both layers zero nothing does.

@@ -13,6 +13,7 @@ Sections (in card order):
   5. Artefacts: numbers, leading spaces, spelling, and the cost of non-English text.
 """
 
+import itertools
 from collections import Counter
 
 from _lib import bpe, corpus
@@ -41,7 +42,7 @@ def card_train_bpe(words, n_merges):
     for _ in range(n_merges):
         pc = Counter()  # pair counts
         for w, c in words.items():
-            for p in zip(w, w[1:]):
+            for p in itertools.pairwise(w):
                 pc[p] += c
         best = max(pc, key=pc.get)
         merges.append(best)
@@ -74,7 +75,8 @@ def toy_bpe(ctx):
     ctx.value("bt_merges", ", ".join(f"{a}+{b}→{a + b}" for a, b in merges))
     ctx.value("bt_merge_counts", winners)
     ctx.value("bt_merges4", ", ".join(a + b for a, b in merges[:4]))
-    ctx.value("bt_second_table", ", ".join(f"{a}+{b}: {c}" for (a, b), c in sorted(tables[1].items(), key=lambda kv: (-kv[1], kv[0]))))
+    second = sorted(tables[1].items(), key=lambda kv: (-kv[1], kv[0]))
+    ctx.value("bt_second_table", ", ".join(f"{a}+{b}: {c}" for (a, b), c in second))
     ctx.value("bt_vocab_size", len(set("".join(TOY))) + len(merges))
     ctx.value("bt_base", len(set("".join(TOY))))
     ctx.value("bt_base_symbols", " ".join(sorted(set("".join(TOY)))))
@@ -86,13 +88,13 @@ def toy_bpe(ctx):
     # The same word step by step, to show the order of application.
     steps, w = [], list("chats")
     while True:
-        cands = [(ranks[p], j) for j, p in enumerate(zip(w, w[1:])) if p in ranks]
+        cands = [(ranks[p], j) for j, p in enumerate(itertools.pairwise(w)) if p in ranks]
         if not cands:
             break
         _, j = min(cands)
         w[j : j + 2] = [w[j] + w[j + 1]]
         steps.append(" ".join(w))
-    ctx.value("bt_chats_steps", " → ".join(["c h a t s"] + steps))
+    ctx.value("bt_chats_steps", " → ".join(["c h a t s", *steps]))
 
     # The compact loop printed on the card learns the same merges.
     card = card_train_bpe(words, 6)
@@ -125,7 +127,7 @@ def toy_wordpiece(ctx):
     for w, c in words.items():
         for s in w:
             sym[s] += c
-        for p in zip(w, w[1:]):
+        for p in itertools.pairwise(w):
             pair[p] += c
     ctx.value("wp_first_pair_count", pair[(a, b)])
     ctx.value("wp_first_a_count", sym[a])
@@ -260,7 +262,7 @@ def vocab_size(ctx):
         ax.set_title("Byte-level BPE on a small English corpus", fontsize=10)
         ax.legend(fontsize=8)
 
-    ctx.figure("vocab_vs_length", draw, width=4.2, height=3.0)
+    ctx.figure("vocab_vs_length", draw)
 
     # Word-level and character-level baselines on the same text.
     train_words = Counter(w.strip().lower() for w in bpe.pretokenize(text) if w.strip().isalpha())
@@ -283,7 +285,8 @@ def artefacts(ctx, merges):
 
     # Numbers.
     ctx.value("num_12000_text", "12000")
-    for name, s in (("n1900", "1900"), ("sp1900", " 1900"), ("sp1987", " 1987"), ("sp2024", " 2024"), ("n12000", "12000")):
+    numbers = (("n1900", "1900"), ("sp1900", " 1900"), ("sp1987", " 1987"), ("sp2024", " 2024"), ("n12000", "12000"))
+    for name, s in numbers:
         ctx.value(f"num_{name}", seg(tok.encode(s)))
     # Digit policies on the same numbers: every digit alone (LLaMA), groups of up to three from the
     # left (the \p{N}{1,3} rule of GPT-4's cl100k_base pre-tokenizer), groups of three from the right.
@@ -329,7 +332,7 @@ def artefacts(ctx, merges):
     ntok = [len(tok.encode(corpus.PARALLEL[k])) for k in langs]
     ctx.value("lang_names", ", ".join(langs))
     ctx.value("lang_sentence", corpus.PARALLEL["English"])
-    for k, c, b, t in zip(langs, chars, nbytes, ntok):
+    for k, c, b, t in zip(langs, chars, nbytes, ntok, strict=False):
         key = k.lower()
         ctx.value(f"lang_{key}_chars", c)
         ctx.value(f"lang_{key}_bytes", b)
@@ -353,7 +356,7 @@ def artefacts(ctx, merges):
         ax.set_title(f"English-trained byte-level BPE, {len(tok.vocab):,} tokens", fontsize=10)
         ax.legend(fontsize=8, loc="lower right")
 
-    ctx.figure("language_cost", draw, width=4.2, height=3.4)
+    ctx.figure("language_cost", draw, height=3.4)
 
 
 def compute(ctx):

@@ -31,7 +31,7 @@ from pathlib import Path
 from ..compute.runner import Progress, silent
 from ..core.errors import DeckgenError, Problem
 from ..core.project import Project
-from ..core.records import Card, Note
+from ..core.records import Note
 from ..deck.package import DeckSpec, media_files, write_package
 from ..pipeline import BuildOptions, deck_specs, prepare
 
@@ -92,7 +92,9 @@ def preview(project: Project, options: BuildOptions, out_dir: Path | None = None
         raise DeckgenError(prepared.problems)
     out = out_dir if out_dir is not None else project.build_dir / "preview"
     out = out if out.is_absolute() else Path.cwd() / out
-    cards = {c.id: c for t in prepared.topics for c in t.cards}
+    # Where each note comes from: its card, or the `retired:` entry a withdrawal notice ships for.
+    cards = {c.id: (t.name, f"{c.file}:{c.line}") for t in prepared.topics for c in t.cards}
+    cards |= {r.id: (t.name, f"{r.file}:{r.line}") for t in prepared.topics for r in t.retired}
     decks = deck_specs(project, prepared)
     notes = [n for d in decks for n in d.notes]
     faces, css = _render_with_anki(decks, cards, project)
@@ -140,7 +142,8 @@ def _swap_in(staging: Path, out: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
-def _render_with_anki(decks: list[DeckSpec], cards: dict[str, Card], project: Project) -> tuple[list[Face], str]:
+def _render_with_anki(decks: list[DeckSpec], cards: dict[str, tuple[str, str]],
+                      project: Project) -> tuple[list[Face], str]:
     """Import the notes into a throw-away collection and let Anki render every card."""
     from anki.collection import Collection, ImportAnkiPackageOptions, ImportAnkiPackageRequest
 
@@ -158,12 +161,11 @@ def _render_with_anki(decks: list[DeckSpec], cards: dict[str, Card], project: Pr
                 card = col.get_card(cid)
                 note = card.note()
                 card_id = note["Id"]
-                content = cards[card_id]
+                topic, where = cards[card_id]
                 out = card.render_output()
                 styles[out.css] = None
-                where = f"{content.file}:{content.line}"
                 for side, text in (("front", out.question_text), ("back", out.answer_text)):
-                    faces.append(Face(card_id, card.ord + 1, content.topic, side, _media_src(text), where))
+                    faces.append(Face(card_id, card.ord + 1, topic, side, _media_src(text), where))
         finally:
             col.close()
     return faces, "\n".join(styles)
