@@ -127,12 +127,15 @@ def _csv_review(row: dict[str, str], shown: str, line: int) -> Review:
 
 
 @contextlib.contextmanager
-def collection_copy(path: Path, shown: str) -> Iterator[sqlite3.Connection]:
-    """A read-only connection to a private copy of a collection (``.anki2`` or ``.colpkg``)."""
+def private_copy(path: Path, shown: str) -> Iterator[Path]:
+    """A private copy of a collection (``.anki2`` or ``.colpkg``), deleted afterwards; the original is only read."""
     if not path.exists():
         raise DeckgenError(Problem(shown, None, None, "collection not found"))
     if not path.is_file():
         raise DeckgenError(Problem(shown, None, None, "not a file (give the path of collection.anki2 or a .colpkg)"))
+    if path.suffix.lower() == ".apkg":
+        raise DeckgenError(Problem(shown, None, None, "a deck package (.apkg) to import into Anki, not a collection: "
+                                   "give your profile's collection.anki2 or a .colpkg export"))
     with tempfile.TemporaryDirectory(prefix="deckgen-col-") as tmp:
         copy = Path(tmp) / "collection.anki2"
         try:
@@ -147,12 +150,22 @@ def collection_copy(path: Path, shown: str) -> Iterator[sqlite3.Connection]:
             raise DeckgenError(Problem(shown, None, None, f"cannot read: {exc.strerror or exc}")) from None
         con = sqlite3.connect(copy)
         try:
-            try:
-                tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-            except sqlite3.DatabaseError as exc:
-                raise DeckgenError(Problem(shown, None, None, f"not an Anki collection ({exc})")) from None
-            if not {"cards", "notes", "revlog"} <= tables:
-                raise DeckgenError(Problem(shown, None, None, "not an Anki collection (no cards/notes/revlog tables)"))
+            tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        except sqlite3.DatabaseError as exc:
+            raise DeckgenError(Problem(shown, None, None, f"not an Anki collection ({exc})")) from None
+        finally:
+            con.close()
+        if not {"cards", "notes", "revlog"} <= tables:
+            raise DeckgenError(Problem(shown, None, None, "not an Anki collection (no cards/notes/revlog tables)"))
+        yield copy
+
+
+@contextlib.contextmanager
+def collection_copy(path: Path, shown: str) -> Iterator[sqlite3.Connection]:
+    """A connection to a private copy of a collection (``.anki2`` or ``.colpkg``)."""
+    with private_copy(path, shown) as copy:
+        con = sqlite3.connect(copy)
+        try:
             yield con
         finally:
             con.close()
