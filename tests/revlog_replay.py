@@ -58,7 +58,7 @@ def write_history(col: Collection, mapping: dict[str, int], answers: Sequence[An
         if a.card in mapping and a.time + shift <= now:
             by_card[mapping[a.card]].append(a)
     rows = []
-    used: set[int] = set()
+    used = set(col.db.list("select id from revlog"))
     today = col.sched.today
     for cid, history in by_card.items():
         state = LEARN

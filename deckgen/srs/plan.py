@@ -34,7 +34,7 @@ from .standing import Standing
 
 STRETCH_DAYS = 14
 ANKI_MAX_REVIEWS = 200  # Anki's default "Maximum reviews/day"
-GRID = (0.25, 0.5, 0.75, 1, 1.25, 1.5, 2, 3, 4)  # multiples of "every new card by the date"
+GRID = (0.5, 1, 1.5, 2, 3)  # multiples of "every new card by the date"
 
 
 @dataclass(frozen=True)
@@ -226,7 +226,7 @@ def _largest_within(runs: dict[int, Run], run: Callable[[int], Run], budget: flo
 def _capped(sim: Simulator, dr: float, budget: float) -> Run:
     """No new cards and the reviews alone over the budget: the highest review limit that fits it."""
     lo, hi = 0, max(d.reviews for d in sim.run(Setting(0, dr)).days)
-    while hi - lo > 1:
+    while hi - lo > max(1, lo // 20):  # to within 5%: a limit, not a count the learner must hit
         mid = (lo + hi) // 2
         if sim.run(Setting(0, dr, mid)).within(budget):
             lo = mid

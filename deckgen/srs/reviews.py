@@ -18,7 +18,7 @@ import tempfile
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 from ..core.errors import DeckgenError, Problem
@@ -48,6 +48,8 @@ class CollectionCard:
     id: int
     note_guid: str
     lapses: int
+    type: int = 0  # Anki's card type: 0 new, 1 learning, 2 review, 3 relearning
+    deck_id: int = 0
 
 
 @dataclass(frozen=True)
@@ -66,8 +68,7 @@ def day_of(time: datetime, rollover_hours: int = 4, utc_offset_minutes: int = 0)
     Anki's day starts at the rollover hour (4 am by default), so a review at 1 am counts for the
     previous day. FSRS works in whole days between reviews.
     """
-    local = time.astimezone(UTC) + timedelta(minutes=utc_offset_minutes) - timedelta(hours=rollover_hours)
-    return (local.date() - datetime(1970, 1, 1).date()).days
+    return int((time.timestamp() + 60 * utc_offset_minutes - 3600 * rollover_hours) // 86400)
 
 
 def read_csv(path: Path, shown: str) -> list[Review]:
@@ -191,21 +192,26 @@ def _unpack_colpkg(path: Path, dest: Path, shown: str) -> None:
 def read_collection(path: Path, shown: str) -> CollectionData:
     """Cards, notes and review log of a collection, read from a private copy."""
     with collection_copy(path, shown) as con:
-        try:
-            rollover, offset = _day_settings(con)
-            guids = dict(con.execute("SELECT id, guid FROM notes").fetchall())
-            cards = {cid: CollectionCard(cid, guids.get(nid, ""), lapses)
-                     for cid, nid, lapses in con.execute("SELECT id, nid, lapses FROM cards")}
-            # A manual entry with interval and ease factor 0 is a reset ("Forget"); other manual entries
-            # ("Set due date") and their rating 0 are not answers.
-            reviews = [
-                Review(cid, ease, datetime.fromtimestamp(rid / 1000, UTC), max(0, dur), kind,
-                       kind == MANUAL and ivl == 0 and factor == 0)
-                for rid, cid, ease, dur, kind, ivl, factor in con.execute(
-                    "SELECT id, cid, ease, time, type, ivl, factor FROM revlog ORDER BY id")
-            ]
-        except sqlite3.DatabaseError as exc:
-            raise DeckgenError(Problem(shown, None, None, f"cannot read the collection: {exc}")) from None
+        return read_connection(con, shown)
+
+
+def read_connection(con: sqlite3.Connection, shown: str) -> CollectionData:
+    """Cards, notes and review log through an open connection (to a private copy)."""
+    try:
+        rollover, offset = _day_settings(con)
+        guids = dict(con.execute("SELECT id, guid FROM notes").fetchall())
+        cards = {cid: CollectionCard(cid, guids.get(nid, ""), lapses, ctype, did)
+                 for cid, nid, lapses, ctype, did in con.execute("SELECT id, nid, lapses, type, did FROM cards")}
+        # A manual entry with interval and ease factor 0 is a reset ("Forget"); other manual entries
+        # ("Set due date") and their rating 0 are not answers.
+        reviews = [
+            Review(cid, ease, datetime.fromtimestamp(rid / 1000, UTC), max(0, dur), kind,
+                   kind == MANUAL and ivl == 0 and factor == 0)
+            for rid, cid, ease, dur, kind, ivl, factor in con.execute(
+                "SELECT id, cid, ease, time, type, ivl, factor FROM revlog ORDER BY id")
+        ]
+    except sqlite3.DatabaseError as exc:
+        raise DeckgenError(Problem(shown, None, None, f"cannot read the collection: {exc}")) from None
     return CollectionData(cards, reviews, rollover, offset)
 
 

@@ -16,10 +16,11 @@ history with them, so the states the simulation starts from match the parameters
 from __future__ import annotations
 
 import contextlib
+import random
+import sqlite3
 import statistics
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -32,11 +33,13 @@ from ..core.syntax import cloze_numbers
 from ..deck.cards import load_topics
 from ..deck.package import guid
 from .memory import DEFAULT_PARAMETERS, MIN_TRAIN_ITEMS, items_from_reviews
-from .reviews import MANUAL, REVIEW, Review, private_copy
+from .reviews import REVIEW, CollectionCard, CollectionData, Review, private_copy, read_connection
 from .simulate import NOTHING, Deck
 
 if TYPE_CHECKING:
     from anki.collection import Collection
+
+SIMULATOR_ANSWERS = 20_000  # answers Anki's simulator measures habits from (see _thin_revlog)
 
 
 @dataclass(frozen=True)
@@ -136,62 +139,80 @@ def learner(path: Path, shown: str, notes: DeckNotes,
     from anki.collection import Collection
 
     with private_copy(path, shown) as copy:
+        con = sqlite3.connect(copy)
+        try:
+            data = read_connection(con, shown)
+        finally:
+            con.close()
+        mine = [c for c in data.cards.values() if c.note_guid in notes.cards]
+        if not mine:
+            raise DeckgenError(Problem(
+                shown, None, None, f"none of this deck's {notes.total} cards are in this collection ({len(data.cards)} "
+                "other cards): import the deck's .apkg into Anki first, or plan without --collection"))
         try:
             col = Collection(str(copy))
         except Exception as exc:  # Anki raises its own DBError/BackendError types for unreadable files
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise DeckgenError(Problem(shown, None, None, f"Anki cannot open this collection: {first}")) from None
         try:
-            yield _standing(col, shown, notes, params)
+            yield _standing(col, shown, notes, params, data, mine)
         finally:
             col.close(downgrade=False)
 
 
-def _standing(col: Collection, shown: str, notes: DeckNotes,
-              params: tuple[float, ...] | None) -> tuple[Collection, Deck, Standing]:
-    rows = col.db.all("select c.id, n.guid, c.type, c.did from cards c join notes n on n.id = c.nid")
-    mine = [(cid, g, ctype, did) for cid, g, ctype, did in rows if g in notes.cards]
-    if not mine:
-        raise DeckgenError(Problem(shown, None, None,
-                                   f"none of this deck's {notes.total} cards are in this collection ({len(rows)} other "
-                                   "cards): import the deck's .apkg into Anki first, or plan without --collection"))
+def _standing(col: Collection, shown: str, notes: DeckNotes, params: tuple[float, ...] | None,
+              data: CollectionData, mine: list[CollectionCard]) -> tuple[Collection, Deck, Standing]:
     if not col.get_config("fsrs", False):
         raise DeckgenError(Problem(shown, None, None,
                                    "FSRS is switched off in this collection: the plan starts from FSRS memory states; "
                                    "switch FSRS on in Anki (Deck options, FSRS section), then try again"))
     present: dict[str, int] = {}
-    for _cid, g, _t, _d in mine:
-        present[g] = present.get(g, 0) + 1
+    for c in mine:
+        present[c.note_guid] = present.get(c.note_guid, 0) + 1
     not_imported = sum(max(0, n - present.get(g, 0)) for g, n in notes.cards.items())
-    ids = [cid for cid, *_ in mine]
-    reviews = _reviews(col, ids)
-    rollover = col.get_config("rollover", 4)
-    offset = -(col.get_config("creationOffset", 0) or 0)
-    items = items_from_reviews(reviews, rollover if isinstance(rollover, int) else 4, offset)
+    ids = {c.id for c in mine}
+    reviews = [r for r in data.reviews if r.card_id in ids]
+    items = items_from_reviews(reviews, data.rollover_hours, data.utc_offset_minutes)
     source = "file" if params else "defaults"
     if params is None and len(items) >= MIN_TRAIN_ITEMS:
         fitted = tuple(fsrs.FSRS(list(DEFAULT_PARAMETERS)).compute_parameters([it.to_fsrs() for it in items]))
         if fitted != DEFAULT_PARAMETERS:
             params, source = fitted, "fitted"
     params = params or DEFAULT_PARAMETERS
-    _use_params(col, {did for *_, did in mine}, params)
-    new_now = sum(1 for _c, _g, ctype, _d in mine if ctype == 0)
+    _use_params(col, {c.deck_id for c in mine}, params)
+    _thin_revlog(col, reviews)
+    new_now = sum(1 for c in mine if c.type == 0)
     current, steps = _current(col, mine)
-    deck = Deck("cid:" + ",".join(map(str, ids)), notes.total, new_now + not_imported, not_imported, *steps)
+    deck = Deck("cid:" + ",".join(map(str, sorted(ids))), notes.total, new_now + not_imported, not_imported, *steps)
     standing = Standing(notes.total, len(mine), len(mine) - new_now, not_imported, params, source, len(items),
                         _habits(reviews), current)
     return col, deck, standing
 
 
-def _reviews(col: Collection, ids: list[int]) -> list[Review]:
-    wanted = set(ids)
-    return [
-        Review(cid, ease, datetime.fromtimestamp(rid / 1000, UTC), max(0, dur), kind,
-               kind == MANUAL and ivl == 0 and factor == 0)
-        for rid, cid, ease, dur, kind, ivl, factor in col.db.all(
-            "select id, cid, ease, time, type, ivl, factor from revlog order by id")
-        if cid in wanted
-    ]
+def _thin_revlog(col: Collection, reviews: list[Review]) -> None:
+    """Keep the whole history of a fixed random sample of cards, at most ``SIMULATOR_ANSWERS`` answers.
+
+    Anki's simulator measures answer-button probabilities and seconds per answer from the revlog of
+    the cards it simulates, on every run; the plan runs it a dozen times or more. A sample of cards
+    (all their answers, so learning steps stay whole) measures the same shares and times, and keeps
+    each run fast on a large collection. The memory states were computed from the full history
+    before this, and the learner's own file is never touched (this is the private copy).
+    """
+    per_card: dict[int, int] = {}
+    for r in reviews:
+        per_card[r.card_id] = per_card.get(r.card_id, 0) + 1
+    if sum(per_card.values()) <= SIMULATOR_ANSWERS:
+        return
+    order = sorted(per_card)
+    random.Random(0).shuffle(order)
+    kept, total = [], 0
+    for cid in order:
+        if total + per_card[cid] > SIMULATOR_ANSWERS:
+            continue
+        kept.append(cid)
+        total += per_card[cid]
+    dropped = sorted(set(per_card) - set(kept))
+    col.db.execute(f"delete from revlog where cid in ({','.join(map(str, dropped))})")
 
 
 def _habits(reviews: list[Review]) -> Habits | None:
@@ -220,10 +241,10 @@ def _use_params(col: Collection, deck_ids: set[int], params: tuple[float, ...]) 
         apply_all_parent_limits=current.apply_all_parent_limits, fsrs_reschedule=False))
 
 
-def _current(col: Collection, mine: list[tuple[int, str, int, int]]) -> tuple[Current, tuple[int, int]]:
+def _current(col: Collection, mine: list[CollectionCard]) -> tuple[Current, tuple[int, int]]:
     counts: dict[int, int] = {}
-    for *_, did in mine:
-        counts[did] = counts.get(did, 0) + 1
+    for c in mine:
+        counts[c.deck_id] = counts.get(c.deck_id, 0) + 1
     did = max(counts, key=lambda d: (counts[d], -d))
     conf = col.decks.config_dict_for_deck_id(did)
     current = Current(str(conf.get("name", "")), int(conf["new"]["perDay"]), int(conf["rev"]["perDay"]),
