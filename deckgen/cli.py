@@ -310,12 +310,18 @@ def plan_cmd(project_dir: Path, until: Any, topics: tuple[str, ...], collection:
 @click.option("--limit", type=click.IntRange(min=1), default=10, show_default=True, help="Weakest cards to list.")
 @click.option("--json", "as_json", is_flag=True, help="Print the statistics as JSON.")
 def stats_cmd(project_dir: Path, collection: Path, plot_dir: Path | None, limit: int, as_json: bool) -> None:
-    """Per-topic results from an Anki collection (read from a copy) and the weakest cards' sources."""
+    """Per-topic results from an Anki collection (read from a copy); the weakest cards with their lint findings."""
+    from .authoring.lint import lint
     from .srs.reviews import read_collection
     from .srs.stats import collect, write_plots
 
     project = load_project(project_dir)
     stats = collect(project, read_collection(collection, str(collection)), limit)
+    if stats.weakest:  # composed here: the toolkit does not import the author's aids
+        findings: dict[str, list[str]] = {}
+        for f in lint(project, sorted({w.topic for w in stats.weakest})):
+            findings.setdefault(f.card, []).append(f"{f.rule}: {f.message}")
+        stats = stats.with_lint(findings)
     plots = write_plots(stats, plot_dir) if plot_dir is not None else []
     if as_json:
         click.echo(json.dumps(stats.to_dict(), indent=2))
@@ -324,13 +330,24 @@ def stats_cmd(project_dir: Path, collection: Path, plot_dir: Path | None, limit:
         click.echo(f"no cards of this deck in {collection} ({stats.other_cards} other cards)")
         return
     width = max(len(t.name) for t in stats.topics)
-    click.echo(f"{'topic':<{width}}  {'cards':>5}  {'studied':>7}  {'reviews':>7}  {'retention':>9}  {'lapses':>6}")
+    click.echo(f"{'topic':<{width}}  {'cards':>5}  {'studied':>7}  {'answers':>7}  {'review answers':>14}  "
+               f"{'passed':>6}  {'retention':>9}  {'lapses':>6}")
     for t in stats.topics:
-        ret = f"{t.retention:.0%} ({t.review_answers})" if t.retention is not None else "-"
-        click.echo(f"{t.name:<{width}}  {t.cards:>5}  {t.studied:>7}  {t.reviews:>7}  {ret:>9}  {t.lapses:>6}")
+        ret = f"{t.retention:.0%}" if t.retention is not None else "-"
+        click.echo(f"{t.name:<{width}}  {t.cards:>5}  {t.studied:>7}  {t.answers:>7}  {t.review_answers:>14}  "
+                   f"{t.passed:>6}  {ret:>9}  {t.lapses:>6}")
+    click.echo("answers: every answer, learning steps included; review answers: answers to cards in review state, "
+               "which retention (passed / review answers) and lapses (review answers rated Again) count")
     if stats.weakest:
         click.echo("weakest cards (rewrite or split them):")
         for w in stats.weakest:
-            click.echo(f"  {w.file}:{w.line}: card {w.id}: {w.lapses} lapses, {w.again} Again in {w.reviews} answers")
+            click.echo(f"  {w.file}:{w.line}: card {w.id}: {_n(w.lapses, 'lapse')} in "
+                       f"{_n(w.review_answers, 'review answer')}, {w.again} Again in {_n(w.answers, 'answer')}")
+            for finding in w.lint or ("no lint findings",):
+                click.echo(f"      lint: {finding}")
     for p in plots:
         click.echo(f"wrote {p}")
+
+
+def _n(count: int, noun: str) -> str:
+    return f"{count} {noun}{'s' if count != 1 else ''}"

@@ -107,3 +107,24 @@ def switch_on_fsrs(col: Collection, deck_id: int, reschedule: bool = True, param
         target_deck_id=deck_id, configs=configs, mode=0, limits=current.current_deck.limits,
         new_cards_ignore_review_limit=current.new_cards_ignore_review_limit, fsrs=True,
         apply_all_parent_limits=current.apply_all_parent_limits, fsrs_reschedule=reschedule))
+
+
+SHARED_LOG = Path(__file__).resolve().parent / "data" / "revlogs" / "pyfsrs_review_logs.csv"
+
+
+def history_collection(folder: Path, apkg: Path, with_history: int, *, fsrs: bool = True,
+                       ago: timedelta = timedelta(hours=2)) -> Collection:
+    """A fresh collection with ``apkg`` imported and the shared log's first ``with_history`` cards'
+    answers written onto its first cards (in card order), the log's last answer ``ago`` before now."""
+    from anki_helpers import fresh_collection, import_package
+
+    col = fresh_collection(folder)
+    import_package(col, apkg)
+    ids = sorted(col.find_cards(""))
+    log = read_log(SHARED_LOG)
+    cards = log_cards(log)[:with_history]
+    shift = datetime.now(UTC) - ago - max(a.time for a in log)
+    write_history(col, dict(zip(cards, ids, strict=False)), log, shift)
+    if fsrs:
+        switch_on_fsrs(col, col.get_card(ids[0]).did)
+    return col
