@@ -212,3 +212,16 @@ def test_verdict_never_contradicts_the_numbers() -> None:
                     previous = p
                     checked += 1
     assert checked == 36 and 0 < reachable < checked
+
+
+def test_plan_reads_a_colpkg_export_like_the_collection(deck, learner, tmp_path: Path) -> None:
+    from anki.collection import Collection
+
+    copy = tmp_path / "copy.anki2"
+    shutil.copy2(learner, copy)
+    col = Collection(str(copy))
+    col.export_collection_package(str(tmp_path / "export.colpkg"), include_media=False, legacy=False)
+    col.close()
+    direct = plan_json("--project", deck, "--until", UNTIL, "--collection", learner)
+    exported = plan_json("--project", deck, "--until", UNTIL, "--collection", tmp_path / "export.colpkg")
+    assert exported == direct
