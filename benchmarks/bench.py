@@ -43,6 +43,10 @@ Usage::
     .venv/bin/python benchmarks/bench.py --cold-runs 1   # the warm scenarios in full, one cold build
     .venv/bin/python benchmarks/bench.py --json out.json --skip-cold --code /tmp/candidate/deckgen  # A/B
 
+The spaced-repetition toolkit has its own scripts next to this one: ``plan_bench.py`` times
+``deckgen plan --collection`` on 10,000-card collections (target: under 3 s) and
+``plan_validation.py`` checks the plan's forecasts against real reviews (docs/planning.md).
+
 ``--skip-cold`` starts from a copy of the tree's cache (a stale entry makes the warm-up compute).
 Exit code: 0 when every target passes, 1 when one fails, 2 when the benchmark itself could not
 run (a build failed, deckgen does not import, an edit did not land).

@@ -280,53 +280,38 @@ def fit_cmd(source: Path, out: Path | None, as_json: bool) -> None:
 @click.option("--until", "until", required=True, type=click.DateTime(formats=["%Y-%m-%d"]),
               help="The interview date (YYYY-MM-DD).")
 @click.option("--topic", "topics", multiple=True, metavar="T", help="Only this topic's cards (repeatable).")
-@click.option("--retention", type=float, default=0.9, show_default=True,
-              help="Target recall on the date (also the desired retention for scheduling).")
+@click.option("--collection", type=click.Path(path_type=Path), default=None,
+              help="Plan from where you stand: your collection.anki2 or a .colpkg (read from a copy).")
+@click.option("--retention", type=float, default=0.9, show_default=True, help="Target recall on the date.")
+@click.option("--desired-retention", type=float, default=None,
+              help="Anki's desired retention to schedule with (default: the target).")
 @click.option("--minutes-per-day", type=float, default=30.0, show_default=True, help="Daily time budget.")
 @click.option("--params", "params_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="FSRS parameters from `deckgen fit --out` (default: FSRS-6 defaults).")
+              help="FSRS parameters from `deckgen fit --out` (default: fitted from --collection, else defaults).")
 @click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write a figure: new and review cards per day, predicted recall.")
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
 @click.option("--today", type=click.DateTime(formats=["%Y-%m-%d"]), default=None, hidden=True)
-def plan_cmd(project_dir: Path, until: Any, topics: tuple[str, ...], retention: float, minutes_per_day: float,
-             params_file: Path | None, plot: Path | None, as_json: bool, today: Any) -> None:
-    """Recommend new cards per day so the deck is learned and recalled on an interview date."""
-    import datetime as dt
-
-    from .srs.memory import DEFAULT_PARAMETERS, load_params
-    from .srs.plan import PlanOptions, plan, write_figure
+def plan_cmd(project_dir: Path, until: Any, topics: tuple[str, ...], collection: Path | None, retention: float,
+             desired_retention: float | None, minutes_per_day: float, params_file: Path | None, plot: Path | None,
+             as_json: bool, today: Any) -> None:
+    """The New cards/day to set in Anki so the deck is recalled on an interview date."""
+    from .srs.plan import plan_for
 
     project = load_project(project_dir)
-    summaries, problems = list_topics(project)
-    if problems:
-        raise DeckgenError(problems)
-    chosen = {t.name for t in project.select(topics)}
-    cards = sum(s.cards for s in summaries if s.name in chosen)
-    params = load_params(params_file, str(params_file)) if params_file else DEFAULT_PARAMETERS
-    start = today.date() if today else dt.date.today()
-    result = plan(PlanOptions(cards, start, until.date(), retention, minutes_per_day, params))
+    result = plan_for(project, topics, collection, until.date(), today.date() if today else None, retention,
+                      desired_retention, minutes_per_day, params_file)
     if plot is not None:
+        from .srs.plan import write_figure
+
         write_figure(result, plot)
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2))
         return
-    span = (result.options.until - result.options.today).days
-    click.echo(f"{cards} cards, {span} days until {result.options.until}, budget {minutes_per_day:g} min/day, "
-               f"target recall {retention:.0%}")
-    if result.reachable:
-        click.echo(f"plan: {result.new_per_day} new cards per day; predicted recall on the day "
-                   f"{result.predicted_recall:.1%}; busiest day {result.peak_minutes:.0f} min")
-    else:
-        learned = sum(d.new for d in result.days)
-        click.echo(f"out of reach: the target needs more than {minutes_per_day:g} min/day.")
-        click.echo(f"best within the budget: {result.new_per_day} new cards per day, {min(learned, cards)} of "
-                   f"{cards} cards learned, predicted recall {result.predicted_recall:.1%}")
-    weeks = [result.days[i:i + 7] for i in range(0, len(result.days), 7)]
-    click.echo(f"{'week of':<11} {'new':>5} {'reviews':>8} {'min/day':>8} {'recall':>7}")
-    for week in weeks:
-        click.echo(f"{week[0].date.isoformat():<11} {sum(d.new for d in week):>5} {sum(d.reviews for d in week):>8} "
-                   f"{sum(d.minutes for d in week) / len(week):>8.0f} {week[-1].recall:>7.1%}")
+    from .srs.plan_text import plan_lines
+
+    for line in plan_lines(result):
+        click.echo(line)
     if plot is not None:
         click.echo(f"wrote {plot}")
 
@@ -339,12 +324,18 @@ def plan_cmd(project_dir: Path, until: Any, topics: tuple[str, ...], retention: 
 @click.option("--limit", type=click.IntRange(min=1), default=10, show_default=True, help="Weakest cards to list.")
 @click.option("--json", "as_json", is_flag=True, help="Print the statistics as JSON.")
 def stats_cmd(project_dir: Path, collection: Path, plot_dir: Path | None, limit: int, as_json: bool) -> None:
-    """Per-topic results from an Anki collection (read from a copy) and the weakest cards' sources."""
+    """Per-topic results from an Anki collection (read from a copy); the weakest cards with their lint findings."""
+    from .authoring.lint import lint
     from .srs.reviews import read_collection
     from .srs.stats import collect, write_plots
 
     project = load_project(project_dir)
     stats = collect(project, read_collection(collection, str(collection)), limit)
+    if stats.weakest:  # composed here: the toolkit does not import the author's aids
+        findings: dict[str, list[str]] = {}
+        for f in lint(project, sorted({w.topic for w in stats.weakest})):
+            findings.setdefault(f.card, []).append(f"{f.rule}: {f.message}")
+        stats = stats.with_lint(findings)
     plots = write_plots(stats, plot_dir) if plot_dir is not None else []
     if as_json:
         click.echo(json.dumps(stats.to_dict(), indent=2))
@@ -353,13 +344,24 @@ def stats_cmd(project_dir: Path, collection: Path, plot_dir: Path | None, limit:
         click.echo(f"no cards of this deck in {collection} ({stats.other_cards} other cards)")
         return
     width = max(len(t.name) for t in stats.topics)
-    click.echo(f"{'topic':<{width}}  {'cards':>5}  {'studied':>7}  {'reviews':>7}  {'retention':>9}  {'lapses':>6}")
+    click.echo(f"{'topic':<{width}}  {'cards':>5}  {'studied':>7}  {'answers':>7}  {'review answers':>14}  "
+               f"{'passed':>6}  {'retention':>9}  {'lapses':>6}")
     for t in stats.topics:
-        ret = f"{t.retention:.0%} ({t.review_answers})" if t.retention is not None else "-"
-        click.echo(f"{t.name:<{width}}  {t.cards:>5}  {t.studied:>7}  {t.reviews:>7}  {ret:>9}  {t.lapses:>6}")
+        ret = f"{t.retention:.0%}" if t.retention is not None else "-"
+        click.echo(f"{t.name:<{width}}  {t.cards:>5}  {t.studied:>7}  {t.answers:>7}  {t.review_answers:>14}  "
+                   f"{t.passed:>6}  {ret:>9}  {t.lapses:>6}")
+    click.echo("answers: every answer, learning steps included; review answers: answers to cards in review state, "
+               "which retention (passed / review answers) and lapses (review answers rated Again) count")
     if stats.weakest:
         click.echo("weakest cards (rewrite or split them):")
         for w in stats.weakest:
-            click.echo(f"  {w.file}:{w.line}: card {w.id}: {w.lapses} lapses, {w.again} Again in {w.reviews} answers")
+            click.echo(f"  {w.file}:{w.line}: card {w.id}: {_n(w.lapses, 'lapse')} in "
+                       f"{_n(w.review_answers, 'review answer')}, {w.again} Again in {_n(w.answers, 'answer')}")
+            for finding in w.lint or ("no lint findings",):
+                click.echo(f"      lint: {finding}")
     for p in plots:
         click.echo(f"wrote {p}")
+
+
+def _n(count: int, noun: str) -> str:
+    return f"{count} {noun}{'s' if count != 1 else ''}"

@@ -1,146 +1,295 @@
-"""Plan study up to an interview date: how many new cards a day, simulated with FSRS.
+"""Plan study up to an interview date: the "New cards/day" to set in Anki, simulated as such.
 
-The simulation is fsrs-rs's review simulator (the one behind Anki's FSRS "simulator" and optimal
-retention), with its defaults for answer-button probabilities and seconds per answer. Each day it
-introduces up to ``new`` cards, reviews what is due at the desired retention, and records the
-expected number of cards remembered (the sum of the cards' predicted recall). Predicted recall on
-a day is that sum over the whole deck, so a card not yet learned counts as forgotten.
+Every schedule is one simulation (``simulate.py``) of a setting the learner keeps from today
+through the date: New cards/day ``n`` (Anki introduces at most ``n`` a day until the deck's new
+cards run out), a desired retention, and every due review done. Predicted recall on the date is the
+expected share of the deck's cards remembered at the end of that day, cards never introduced
+counting as forgotten.
 
-The recommendation is the smallest number of new cards per day that introduces every card before
-the date and reaches the target recall on it, with no day over the time budget. Introducing
-faster only moves work earlier and leaves more cards mid-interval on the day, so the smallest
-feasible rate is also the lightest plan. When no rate fits the budget, the plan says so and shows
-the best recall the budget allows, simulated with the budget enforced (work beyond it is skipped,
-as a learner who stops at the limit would).
+One rule decides everything: a schedule *meets the target* when its predicted recall on the date
+is at least the target and no day of it is over the time budget. The plan is **reachable** exactly
+when the schedule it shows meets the target; the recommended rate is the smallest ``n`` whose
+schedule does (``n - 1`` is simulated too, and does not). Otherwise the plan shows the best
+schedule within the budget: the highest recall among the simulated rates with no day over it, so
+a larger budget never shows a worse one. Only when even no new cards at all is over the budget
+(the reviews due alone are) does it cap "Maximum reviews/day" instead.
+
+Rates are searched on a coarse grid around "every card by the date", then refined by bisection,
+assuming recall and daily minutes grow with the rate between neighbouring grid points; the
+verdict does not rely on that assumption, only the claim that ``n`` is the smallest does.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 
-import fsrs_rs_python as fsrs
-
 from ..core.errors import DeckgenError
-from .memory import DEFAULT_PARAMETERS
+from ..core.project import Project
+from .simulate import NO_LIMIT, Run, Setting, Simulator
+from .standing import Standing
 
-SEED = 2024  # the simulator is Monte Carlo; a fixed seed makes plans reproducible
-NO_LIMIT = 10**9
+STRETCH_DAYS = 14
+ANKI_MAX_REVIEWS = 200  # Anki's default "Maximum reviews/day"
+GRID = (0.5, 1, 1.5, 2, 3)  # multiples of "every new card by the date"
 
 
 @dataclass(frozen=True)
 class PlanOptions:
-    cards: int
     today: date
     until: date
-    retention: float = 0.9
+    target: float = 0.9  # predicted recall on the date
     minutes_per_day: float = 30.0
-    params: tuple[float, ...] = DEFAULT_PARAMETERS
+    desired_retention: float | None = None  # what Anki schedules with; default: the target
 
 
 @dataclass(frozen=True)
-class Day:
-    date: date
-    new: int
-    reviews: int
-    minutes: float
-    recall: float
+class Settings:
+    """What to set in Anki's deck options for this deck, today."""
+
+    new_per_day: int
+    new_run_out: date | None  # the day the deck's new cards run out (nothing to change then)
+    desired_retention: float
+    max_reviews: int
+
+    def to_dict(self) -> dict[str, object]:
+        return {"new_per_day": self.new_per_day,
+                "new_run_out": self.new_run_out.isoformat() if self.new_run_out else None,
+                "desired_retention": self.desired_retention, "max_reviews": self.max_reviews}
+
+
+@dataclass(frozen=True)
+class Strategy:
+    """An alternative setting, simulated from today like the plan, to finish stronger."""
+
+    name: str
+    advice: str
+    run: Run
+    helps: bool  # higher recall on the date than the plan, with no day over the budget
+
+    def to_dict(self) -> dict[str, object]:
+        return {"name": self.name, "advice": self.advice, "helps": self.helps,
+                "new_per_day": self.run.setting.new_per_day, "desired_retention": self.run.setting.desired_retention,
+                "predicted_recall": self.run.recall, "peak_minutes": round(self.run.peak_minutes, 2)}
 
 
 @dataclass(frozen=True)
 class Plan:
-    new_per_day: int
-    predicted_recall: float  # on the date
-    reachable: bool  # target met within the budget
-    all_learned: bool
-    days: tuple[Day, ...]
     options: PlanOptions
+    standing: Standing
+    run: Run  # the recommended schedule when reachable, else the best within the budget
+    needed: Run | None  # the lightest schedule reaching the target, whatever its minutes (None: none does)
+    settings: Settings
+    strategies: tuple[Strategy, ...]
+    simulations: int
 
     @property
-    def peak_minutes(self) -> float:
-        return max((d.minutes for d in self.days), default=0.0)
+    def reachable(self) -> bool:
+        return meets(self.run, self.options)
+
+    @property
+    def new_per_day(self) -> int:
+        return self.run.setting.new_per_day
+
+    @property
+    def predicted_recall(self) -> float:
+        return self.run.recall
+
+    @property
+    def days(self) -> tuple:
+        return self.run.days
 
     def to_dict(self) -> dict[str, object]:
         """The plan as ``deckgen plan --json`` prints it."""
         return {
-            "new_per_day": self.new_per_day, "predicted_recall": self.predicted_recall,
-            "reachable": self.reachable, "cards": self.options.cards, "minutes_per_day": self.options.minutes_per_day,
-            "daily": [{"date": d.date.isoformat(), "new": d.new, "reviews": d.reviews,
-                       "minutes": round(d.minutes, 2), "recall": d.recall} for d in self.days],
+            "reachable": self.reachable, "new_per_day": self.new_per_day, "predicted_recall": self.predicted_recall,
+            "peak_minutes": round(self.run.peak_minutes, 2), "target": self.options.target,
+            "minutes_per_day": self.options.minutes_per_day, "today": self.options.today.isoformat(),
+            "until": self.options.until.isoformat(), "cards": self.standing.cards,
+            "settings": self.settings.to_dict(), "standing": self.standing.to_dict(),
+            "needed": None if self.needed is None else {
+                "new_per_day": self.needed.setting.new_per_day, "predicted_recall": self.needed.recall,
+                "peak_minutes": round(self.needed.peak_minutes, 2)},
+            "strategies": [s.to_dict() for s in self.strategies], "simulations": self.simulations,
+            "daily": self.run.to_dict()["daily"],
         }
 
 
-def _config(options: PlanOptions, new_per_day: int, budget_seconds: float) -> fsrs.SimulatorConfig:
-    d = fsrs.default_simulator_config()
-    return fsrs.SimulatorConfig(
-        deck_size=options.cards, learn_span=(options.until - options.today).days + 1,
-        max_cost_perday=budget_seconds, max_ivl=d.max_ivl, first_rating_prob=d.first_rating_prob,
-        review_rating_prob=d.review_rating_prob, learn_limit=new_per_day, review_limit=NO_LIMIT,
-        new_cards_ignore_review_limit=True, learning_step_transitions=d.learning_step_transitions,
-        relearning_step_transitions=d.relearning_step_transitions, state_rating_costs=d.state_rating_costs,
-        learning_step_count=d.learning_step_count, relearning_step_count=d.relearning_step_count)
+def meets(run: Run, options: PlanOptions) -> bool:
+    """The one rule: recall on the date at least the target, and no day over the budget."""
+    return run.recall >= options.target and run.within(options.minutes_per_day)
 
 
-def simulate(options: PlanOptions, new_per_day: int, enforce_budget: bool) -> Plan:
-    budget = options.minutes_per_day * 60 if enforce_budget else float(NO_LIMIT)
-    result = fsrs.simulate(list(options.params), options.retention, _config(options, new_per_day, budget), SEED)
-    days = tuple(
-        Day(options.today + timedelta(days=i), int(new), int(reviews), cost / 60, memorized / options.cards)
-        for i, (new, reviews, cost, memorized) in enumerate(zip(
-            result.learn_cnt_per_day, result.review_cnt_per_day, result.cost_per_day,
-            result.memorized_cnt_per_day, strict=True))
-    )
-    recall = days[-1].recall
-    learned = sum(d.new for d in days) >= options.cards
-    within = all(d.minutes <= options.minutes_per_day + 1e-9 for d in days)
-    return Plan(new_per_day, recall, learned and within and recall >= options.retention, learned, days, options)
-
-
-def plan(options: PlanOptions) -> Plan:
-    """The recommended plan, or the best reachable one with ``reachable`` False."""
-    span = (options.until - options.today).days
-    if span < 1:
+def check_options(options: PlanOptions) -> None:
+    if (options.until - options.today).days < 1:
         raise DeckgenError(f"--until {options.until.isoformat()} must be after today ({options.today.isoformat()})")
-    if options.cards < 1:
-        raise DeckgenError("no cards to plan for")
-    if not 0.7 <= options.retention <= 0.99:
-        raise DeckgenError(f"--retention {options.retention:g} is outside FSRS's range 0.70-0.99")
-    if options.minutes_per_day <= 0:
+    for name, value in (("--retention", options.target), ("--desired-retention", options.desired_retention)):
+        if value is not None and not 0.7 <= value <= 0.99:
+            raise DeckgenError(f"{name} {value:g} is outside FSRS's range 0.70-0.99")
+    if not options.minutes_per_day > 0:
         raise DeckgenError("--minutes-per-day must be positive")
-    lowest = math.ceil(options.cards / span)  # every card introduced before the date
-    candidates = sorted({min(options.cards, n) for n in range(lowest, lowest * 4 + 1)})
-    for n in candidates:
-        result = simulate(options, n, enforce_budget=False)
-        if result.reachable:
-            return result
-    # Out of reach: what the budget allows, with the learner stopping at the limit each day.
-    tries = sorted({max(1, n) for n in range(1, lowest * 2 + 1)} | set(candidates))
-    best = max((simulate(options, n, enforce_budget=True) for n in tries),
-               key=lambda p: (round(p.predicted_recall, 4), -p.new_per_day))
-    return best
+
+
+def plan(options: PlanOptions, sim: Simulator, standing: Standing) -> Plan:
+    """The recommended plan, or the best within the budget with ``reachable`` False."""
+    check_options(options)
+    dr = options.desired_retention or options.target
+    new_cards = sim.deck.new_cards
+    runs: dict[int, Run] = {}
+
+    def run(n: int) -> Run:
+        if n not in runs:
+            runs[n] = sim.run(Setting(n, dr))
+        return runs[n]
+
+    base = math.ceil(new_cards / sim.days) if new_cards else 0
+    for n in sorted({0, new_cards} | {min(new_cards, max(1, round(base * f))) for f in GRID if new_cards}):
+        run(n)
+
+    def ok(r: Run) -> bool:
+        return meets(r, options)
+
+    best: Run | None = None
+    while best is None:
+        if any(ok(r) for r in runs.values()):
+            best = runs[_smallest(runs, run, ok)]
+            break
+        _largest_within(runs, run, options.minutes_per_day)
+        if not any(ok(r) for r in runs.values()):
+            within = [r for r in runs.values() if r.within(options.minutes_per_day)]
+            best = max(within, key=lambda r: (r.recall, -r.setting.new_per_day)) if within else \
+                _capped(sim, dr, options.minutes_per_day)
+    reaching = [n for n, r in runs.items() if r.recall >= options.target]
+    needed = runs[_smallest(runs, run, lambda r: r.recall >= options.target)] if reaching else None
+    settings = _settings(best, standing)
+    strategies = _strategies(sim, best, options, new_cards)
+    return Plan(options, standing, best, needed, settings, strategies, len(runs) + len(strategies))
+
+
+def plan_for(project: Project, topics: Sequence[str], collection: Path | None, until: date, today: date | None,
+             target: float, desired_retention: float | None, minutes_per_day: float,
+             params_file: Path | None) -> Plan:
+    """Plan the chosen topics' cards: from the learner's collection when given, else from zero."""
+    from .memory import load_params
+    from .simulate import empty_collection
+    from .standing import deck_notes, fresh, learner
+
+    if collection is not None and today is not None:
+        raise DeckgenError("--today cannot be combined with --collection: the collection's today is today")
+    options = PlanOptions(today or date.today(), until, target, minutes_per_day, desired_retention)
+    check_options(options)
+    notes = deck_notes(project, topics)
+    if not notes.total:
+        raise DeckgenError("no cards to plan for")
+    params = load_params(params_file, str(params_file)) if params_file else None
+    if collection is None:
+        deck, standing = fresh(notes, params)
+        with empty_collection() as col:
+            return plan(options, Simulator(col, deck, standing.params, options.today, until), standing)
+    with learner(collection, str(collection), notes, params) as (col, deck, standing):
+        return plan(options, Simulator(col, deck, standing.params, options.today, until), standing)
+
+
+def _smallest(runs: dict[int, Run], run: Callable[[int], Run], pred: Callable[[Run], bool]) -> int:
+    """The smallest simulated rate satisfying ``pred``, refined until the rate below it is simulated and fails."""
+    hi = min(n for n, r in runs.items() if pred(r))
+    below = [n for n in runs if n < hi]
+    lo = max(below) if below else None
+    while lo is not None and hi - lo > 1:
+        mid = (lo + hi) // 2
+        if pred(run(mid)):
+            hi = mid
+        else:
+            lo = mid
+    return hi
+
+
+def _largest_within(runs: dict[int, Run], run: Callable[[int], Run], budget: float) -> None:
+    """Refine the budget's edge: the largest rate whose schedule has no day over the budget."""
+    inside = [n for n, r in runs.items() if r.within(budget)]
+    if not inside:
+        return
+    lo = max(inside)
+    above = [n for n in runs if n > lo]
+    hi = min(above) if above else None
+    while hi is not None and hi - lo > 1:
+        mid = (lo + hi) // 2
+        if run(mid).within(budget):
+            lo = mid
+        else:
+            hi = mid
+
+
+def _capped(sim: Simulator, dr: float, budget: float) -> Run:
+    """No new cards and the reviews alone over the budget: the highest review limit that fits it."""
+    lo, hi = 0, max(d.reviews for d in sim.run(Setting(0, dr)).days)
+    while hi - lo > max(1, lo // 20):  # to within 5%: a limit, not a count the learner must hit
+        mid = (lo + hi) // 2
+        if sim.run(Setting(0, dr, mid)).within(budget):
+            lo = mid
+        else:
+            hi = mid
+    return sim.run(Setting(0, dr, lo))
+
+
+def _settings(run: Run, standing: Standing) -> Settings:
+    limit = run.setting.max_reviews
+    if limit == NO_LIMIT:
+        # Any limit at or above the busiest planned day leaves the schedule as simulated: keep the
+        # learner's own (or Anki's default, 200) unless the plan needs more.
+        busiest = 10 * math.ceil(max(d.reviews + d.new for d in run.days) / 10)
+        limit = max(busiest, standing.current.max_reviews if standing.current else ANKI_MAX_REVIEWS)
+    return Settings(run.setting.new_per_day, run.last_new_day, run.setting.desired_retention, limit)
+
+
+def _strategies(sim: Simulator, plan_run: Run, options: PlanOptions, new_cards: int) -> tuple[Strategy, ...]:
+    """Settings kept from today that may finish stronger, each simulated like the plan itself."""
+    setting = plan_run.setting
+    out = []
+    higher = round(min(0.97, setting.desired_retention + 0.05), 2)
+    if higher > setting.desired_retention and setting.max_reviews == NO_LIMIT:
+        out.append(("higher-retention", f"desired retention {higher:.2f} instead of {setting.desired_retention:.2f}",
+                    Setting(setting.new_per_day, higher)))
+    if sim.days > STRETCH_DAYS + 7 and new_cards:
+        early = math.ceil(new_cards / (sim.days - STRETCH_DAYS))
+        if early > setting.new_per_day:
+            out.append(("finish-early", f"{early} new cards/day, so the last {STRETCH_DAYS} days are reviews only",
+                        Setting(early, setting.desired_retention)))
+    strategies = []
+    for name, advice, s in out:
+        r = sim.run(s)
+        strategies.append(Strategy(name, advice, r, r.recall > plan_run.recall and r.within(options.minutes_per_day)))
+    return tuple(strategies)
 
 
 def write_figure(result: Plan, path: Path) -> None:
     """New and review cards per day (bars) and predicted recall (line, right axis)."""
     from .plots import new_figure, save_png
 
+    days = result.run.days
     fig = new_figure(7, 3.6)
     ax = fig.subplots()
-    x = list(range(len(result.days)))
-    ax.bar(x, [d.reviews for d in result.days], color="C0", label="reviews")
-    ax.bar(x, [d.new for d in result.days], bottom=[d.reviews for d in result.days], color="C1", label="new")
+    x = list(range(len(days)))
+    ax.bar(x, [d.reviews for d in days], color="C0", label="reviews")
+    ax.bar(x, [d.new for d in days], bottom=[d.reviews for d in days], color="C1", label="new")
     ax.set_xlabel(f"days from {result.options.today.isoformat()}")
     ax.set_ylabel("cards per day")
     right = ax.twinx()
-    right.plot(x, [100 * d.recall for d in result.days], color="C2", label="predicted recall")
-    right.axhline(100 * result.options.retention, color="C2", linestyle=":", linewidth=1)
+    right.plot(x, [100 * d.recall for d in days], color="C2", label="predicted recall")
+    right.axhline(100 * result.options.target, color="C2", linestyle=":", linewidth=1)
     right.set_ylim(0, 100)
     right.set_ylabel("predicted recall (%)")
     handles = ax.get_legend_handles_labels()[0] + right.get_legend_handles_labels()[0]
-    ax.legend(handles=handles, loc="upper left", fontsize=8)
+    fig.legend(handles=handles, loc="outside lower center", ncols=3, fontsize=8)
     verdict = "plan" if result.reachable else "out of reach; best within budget"
-    ax.set_title(f"{verdict}: {result.new_per_day} new/day, recall {result.predicted_recall:.0%} on "
+    ax.set_title(f"{verdict}: {result.new_per_day} new/day, recall {floor_pct(result.predicted_recall)} on "
                  f"{result.options.until.isoformat()}", fontsize=10)
     save_png(fig, path)
+
+
+def floor_pct(x: float) -> str:
+    """A share as a percentage rounded *down* to 0.1%, so 89.96% never shows as a met 90.0% target."""
+    return f"{math.floor(x * 1000 + 1e-9) / 10:.1f}%"

@@ -30,3 +30,11 @@ def save_png(fig: Figure, path: Path) -> None:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=120, metadata={"Software": None})
     atomic_write(path, buf.getvalue())
+
+
+def not_enough_data(title: str, why: str) -> Figure:
+    """A figure that says there is nothing to draw yet, instead of empty axes that look like a bug."""
+    fig = new_figure(6, 2)
+    fig.text(0.5, 0.62, title, ha="center", va="center", fontsize=11, weight="bold")
+    fig.text(0.5, 0.38, f"not enough data: {why}", ha="center", va="center", fontsize=9, wrap=True)
+    return fig

@@ -18,7 +18,7 @@ import tempfile
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 from ..core.errors import DeckgenError, Problem
@@ -48,6 +48,8 @@ class CollectionCard:
     id: int
     note_guid: str
     lapses: int
+    type: int = 0  # Anki's card type: 0 new, 1 learning, 2 review, 3 relearning
+    deck_id: int = 0
 
 
 @dataclass(frozen=True)
@@ -66,8 +68,7 @@ def day_of(time: datetime, rollover_hours: int = 4, utc_offset_minutes: int = 0)
     Anki's day starts at the rollover hour (4 am by default), so a review at 1 am counts for the
     previous day. FSRS works in whole days between reviews.
     """
-    local = time.astimezone(UTC) + timedelta(minutes=utc_offset_minutes) - timedelta(hours=rollover_hours)
-    return (local.date() - datetime(1970, 1, 1).date()).days
+    return int((time.timestamp() + 60 * utc_offset_minutes - 3600 * rollover_hours) // 86400)
 
 
 def read_csv(path: Path, shown: str) -> list[Review]:
@@ -127,12 +128,15 @@ def _csv_review(row: dict[str, str], shown: str, line: int) -> Review:
 
 
 @contextlib.contextmanager
-def collection_copy(path: Path, shown: str) -> Iterator[sqlite3.Connection]:
-    """A read-only connection to a private copy of a collection (``.anki2`` or ``.colpkg``)."""
+def private_copy(path: Path, shown: str) -> Iterator[Path]:
+    """A private copy of a collection (``.anki2`` or ``.colpkg``), deleted afterwards; the original is only read."""
     if not path.exists():
         raise DeckgenError(Problem(shown, None, None, "collection not found"))
     if not path.is_file():
         raise DeckgenError(Problem(shown, None, None, "not a file (give the path of collection.anki2 or a .colpkg)"))
+    if path.suffix.lower() == ".apkg":
+        raise DeckgenError(Problem(shown, None, None, "a deck package (.apkg) to import into Anki, not a collection: "
+                                   "give your profile's collection.anki2 or a .colpkg export"))
     with tempfile.TemporaryDirectory(prefix="deckgen-col-") as tmp:
         copy = Path(tmp) / "collection.anki2"
         try:
@@ -147,12 +151,22 @@ def collection_copy(path: Path, shown: str) -> Iterator[sqlite3.Connection]:
             raise DeckgenError(Problem(shown, None, None, f"cannot read: {exc.strerror or exc}")) from None
         con = sqlite3.connect(copy)
         try:
-            try:
-                tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-            except sqlite3.DatabaseError as exc:
-                raise DeckgenError(Problem(shown, None, None, f"not an Anki collection ({exc})")) from None
-            if not {"cards", "notes", "revlog"} <= tables:
-                raise DeckgenError(Problem(shown, None, None, "not an Anki collection (no cards/notes/revlog tables)"))
+            tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        except sqlite3.DatabaseError as exc:
+            raise DeckgenError(Problem(shown, None, None, f"not an Anki collection ({exc})")) from None
+        finally:
+            con.close()
+        if not {"cards", "notes", "revlog"} <= tables:
+            raise DeckgenError(Problem(shown, None, None, "not an Anki collection (no cards/notes/revlog tables)"))
+        yield copy
+
+
+@contextlib.contextmanager
+def collection_copy(path: Path, shown: str) -> Iterator[sqlite3.Connection]:
+    """A connection to a private copy of a collection (``.anki2`` or ``.colpkg``)."""
+    with private_copy(path, shown) as copy:
+        con = sqlite3.connect(copy)
+        try:
             yield con
         finally:
             con.close()
@@ -178,21 +192,28 @@ def _unpack_colpkg(path: Path, dest: Path, shown: str) -> None:
 def read_collection(path: Path, shown: str) -> CollectionData:
     """Cards, notes and review log of a collection, read from a private copy."""
     with collection_copy(path, shown) as con:
-        try:
-            rollover, offset = _day_settings(con)
-            guids = dict(con.execute("SELECT id, guid FROM notes").fetchall())
-            cards = {cid: CollectionCard(cid, guids.get(nid, ""), lapses)
-                     for cid, nid, lapses in con.execute("SELECT id, nid, lapses FROM cards")}
-            # A manual entry with interval and ease factor 0 is a reset ("Forget"); other manual entries
-            # ("Set due date") and their rating 0 are not answers.
-            reviews = [
-                Review(cid, ease, datetime.fromtimestamp(rid / 1000, UTC), max(0, dur), kind,
-                       kind == MANUAL and ivl == 0 and factor == 0)
-                for rid, cid, ease, dur, kind, ivl, factor in con.execute(
-                    "SELECT id, cid, ease, time, type, ivl, factor FROM revlog ORDER BY id")
-            ]
-        except sqlite3.DatabaseError as exc:
-            raise DeckgenError(Problem(shown, None, None, f"cannot read the collection: {exc}")) from None
+        return read_connection(con, shown)
+
+
+def read_connection(con: sqlite3.Connection, shown: str) -> CollectionData:
+    """Cards, notes and review log through an open connection (to a private copy)."""
+    try:
+        rollover, offset = _day_settings(con)
+        guids = dict(con.execute("SELECT id, guid FROM notes").fetchall())
+        columns = {row[1] for row in con.execute("PRAGMA table_info(cards)")}
+        extra = "type, did" if {"type", "did"} <= columns else "0, 0"  # absent only from hand-made test files
+        cards = {cid: CollectionCard(cid, guids.get(nid, ""), lapses, ctype, did)
+                 for cid, nid, lapses, ctype, did in con.execute(f"SELECT id, nid, lapses, {extra} FROM cards")}
+        # A manual entry with interval and ease factor 0 is a reset ("Forget"); other manual entries
+        # ("Set due date") and their rating 0 are not answers.
+        reviews = [
+            Review(cid, ease, datetime.fromtimestamp(rid / 1000, UTC), max(0, dur), kind,
+                   kind == MANUAL and ivl == 0 and factor == 0)
+            for rid, cid, ease, dur, kind, ivl, factor in con.execute(
+                "SELECT id, cid, ease, time, type, ivl, factor FROM revlog ORDER BY id")
+        ]
+    except sqlite3.DatabaseError as exc:
+        raise DeckgenError(Problem(shown, None, None, f"cannot read the collection: {exc}")) from None
     return CollectionData(cards, reviews, rollover, offset)
 
 
