@@ -83,7 +83,8 @@ class Rebuild:
 
     def line(self) -> str:
         what = ", ".join(self.changed[:3]) + (f" and {len(self.changed) - 3} more" if len(self.changed) > 3 else "")
-        done = (f"{self.updated} card{'s' * (self.updated != 1)} updated ({self.rendered} rendered by Anki), "
+        done = (f"{self.rendered} note{'s' * (self.rendered != 1)} rendered by Anki, {self.updated} "
+                f"card{'s' * (self.updated != 1)} replaced in the page, "
                 + (f"computed {', '.join(self.computed)}" if self.computed else "nothing computed"))
         trouble = (f"; {len(self.problems)} problem{'s' * (len(self.problems) != 1)}, the page keeps the last "
                    "good cards" if self.problems else "; no problems left" if self.fixed else "")
