@@ -20,6 +20,9 @@ Scenarios:
 * ``floor``     a process that only imports the modules a warm build imports, read from the real
                 CLI's ``-X importtime`` output (deckgen's own modules excluded): the start-up
                 cost no optimisation of deckgen's pipeline can remove.
+* ``serve``     ``deckgen serve`` on its own copy: seconds from saving one card's text, or one
+                topic's compute.py, until the open page shows it (benchmarks/serve_bench.py;
+                ``--serve-only`` runs just these, ``--skip-serve`` leaves them out).
 
 Claims are verified, not just timed: each scenario's progress lines say which topics were
 computed or cached, one extra run per scenario has ``PYTHONPROFILEIMPORTTIME=1`` (covers the
