@@ -398,7 +398,9 @@ def test_the_open_page_follows_edits(tmp_path: Path):
             banner.wait_for(state="hidden")
             page.wait_for_function("!document.getElementById('s-basic-1').innerText.includes('So')")
 
-            # A code edit re-runs that topic alone, and the new value shows.
+            # A code edit re-runs that topic alone, and the new value shows; meanwhile the page says it is rebuilding.
+            page.evaluate("""() => { const s = document.getElementById('pv-status'); window.__statuses = [];
+                new MutationObserver(() => window.__statuses.push(s.textContent)).observe(s, {childList: true}); }""")
             n = len(served.lines)
             code.write_text(SMALL_CODE.replace('ctx.value("x", 3)', 'ctx.value("x", 5)'))
             page.wait_for_function("document.getElementById('s-basic-1').innerText.includes('The square is 25')",
@@ -406,6 +408,8 @@ def test_the_open_page_follows_edits(tmp_path: Path):
             served.wait_for_line(r"content/small/compute\.py: 1 note rendered by Anki, 1 card replaced in the page, "
                                 r"computed small \(", n)
             assert not any("zlater" in line for line in served.lines[n:])
+            page.wait_for_function("window.__statuses.at(-1) === 'live'")
+            assert page.evaluate("window.__statuses") == ["rebuilding after content/small/compute.py ...", "live"]
             assert page.evaluate("window.__notReloaded") is True and errors == []
             browser.close()
     finally:

@@ -127,6 +127,10 @@ LIVE_JS = r"""
     }
     queue = queue.then(function () { return apply(p, ev.lastEventId); });  // one at a time, in order
   };
+  source.addEventListener("status", function (ev) {  // the server is rebuilding after a save
+    var busy = JSON.parse(ev.data).busy;
+    status.textContent = busy ? busy + " ..." : "live";
+  });
   source.onopen = function () { status.textContent = "live"; status.classList.remove("pv-off"); };
   source.onerror = function () { status.textContent = "disconnected (retrying)"; status.classList.add("pv-off"); };
 })();

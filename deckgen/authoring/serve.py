@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import json
 import mimetypes
 import os
 import secrets
@@ -114,6 +115,8 @@ class _Hub:
         self.patches: deque[Patch] = deque(maxlen=HISTORY)
         self.media: dict[str, Path] = {}
         self.stopping = False
+        # What the server is rebuilding after ("" when idle), for the page's status; each change is sent.
+        self.busy: deque[tuple[int, str]] = deque([(0, "")], maxlen=16)
 
     def publish(self, view: _View, media: dict[str, Path], patch: Patch | None) -> None:
         with self.cond:
@@ -121,6 +124,11 @@ class _Hub:
             self.media = dict(media)
             if patch is not None:
                 self.patches.append(patch)
+            self.cond.notify_all()
+
+    def set_busy(self, what: str) -> None:
+        with self.cond:
+            self.busy.append((self.busy[-1][0] + 1, what))
             self.cond.notify_all()
 
     def stop(self) -> None:
@@ -173,7 +181,11 @@ def serve(project_dir: Path, options: ServeOptions, log: Log, progress: Progress
             while True:
                 changed = watcher.wait(stop)
                 shown = tuple(project.rel(p) for p in changed)
-                report = _rebuild(project.root, options, live, anki, hub, watcher, shown, quiet)
+                hub.set_busy(f"rebuilding after {', '.join(shown[:2])}{' ...' if len(shown) > 2 else ''}")
+                try:
+                    report = _rebuild(project.root, options, live, anki, hub, watcher, shown, quiet)
+                finally:
+                    hub.set_busy("")
                 log(report.line())
                 _log_problems(log, report.problems)
     except KeyboardInterrupt:
@@ -323,19 +335,25 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(b"retry: 1000\n\n")
         self.wfile.flush()
+        busy_seen = hub.busy[-1][0]
         while True:
             with hub.cond:
-                hub.cond.wait_for(lambda sent=sent: hub.stopping or sent < 0 or hub.view.version > sent,  # type: ignore[misc]
-                                  timeout=KEEPALIVE_SECONDS)
+                hub.cond.wait_for(lambda sent=sent, seen=busy_seen: (  # type: ignore[misc]
+                    hub.stopping or sent < 0 or hub.view.version > sent or hub.busy[-1][0] != seen),
+                    timeout=KEEPALIVE_SECONDS)
                 if hub.stopping:
                     return
                 version = hub.view.version
                 missed = [p for p in hub.patches if p.version > sent]
+                busy = [what for seq, what in hub.busy if seq > busy_seen]
+                busy_seen = hub.busy[-1][0]
+            for what in busy:  # named events without an id: the page's place in the patches stays
+                self.wfile.write(f"event: status\ndata: {json.dumps({'busy': what})}\n\n".encode())
             if sent < 0 or (version > sent and (not missed or missed[0].version != sent + 1)):
                 self.wfile.write(b'data: {"reload": true}\n\n')  # the page is from another run, or too old
                 self.wfile.flush()
                 return
-            if not missed:
+            if not missed and not busy:
                 self.wfile.write(b": keep-alive\n\n")
             for p in missed:
                 self.wfile.write(f"id: {hub.token}:{p.version}\ndata: {p.to_json()}\n\n".encode())
