@@ -153,8 +153,8 @@ def serve_cmd(project_dir: Path, topics: tuple[str, ...], port: int, open_browse
     """The preview, live: rebuilds what you save and updates the open page; problems show in it. Ctrl-C stops."""
     from .authoring.serve import ServeOptions, serve
 
-    serve(project_dir, ServeOptions(topics=topics, port=port, open_browser=open_browser, jobs=jobs, timeout=timeout),
-          lambda line: click.echo(line, err=True), _Progress(False))
+    options = ServeOptions(topics=topics, port=port, open_browser=open_browser, jobs=jobs, timeout=timeout)
+    serve(load_project(project_dir), options, lambda line: click.echo(line, err=True), _Progress(False))
     click.echo("stopped", err=True)
 
 

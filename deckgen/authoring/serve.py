@@ -144,10 +144,13 @@ class _Hub:
                          f"mathjax/{MATHJAX_FILE}", live)
 
 
-def serve(project_dir: Path, options: ServeOptions, log: Log, progress: Progress = silent) -> None:
-    """Serve the live preview until Ctrl-C; a setup mistake (no MathJax, unknown topic, port taken) raises."""
+def serve(project: Project, options: ServeOptions, log: Log, progress: Progress = silent) -> None:
+    """Serve the live preview until Ctrl-C; a setup mistake (no MathJax, unknown topic, port taken) raises.
+
+    ``log`` gets one line per event (the URL, each rebuild, each problem); the settings are read
+    again on every rebuild, so ``project`` is only the starting point.
+    """
     mathjax = mathjax_path()
-    project = load_project(project_dir)
     project.select(options.topics)  # an unknown --topic is an error now, not a banner
     server = _bind(options.port)
     hub = _Hub(mathjax)
