@@ -20,6 +20,9 @@ Scenarios:
 * ``floor``     a process that only imports the modules a warm build imports, read from the real
                 CLI's ``-X importtime`` output (deckgen's own modules excluded): the start-up
                 cost no optimisation of deckgen's pipeline can remove.
+* ``serve``     ``deckgen serve`` on its own copy: seconds from saving one card's text, or one
+                topic's compute.py, until the open page shows it (benchmarks/serve_bench.py;
+                ``--serve-only`` runs just these, ``--skip-serve`` leaves them out).
 
 Claims are verified, not just timed: each scenario's progress lines say which topics were
 computed or cached, one extra run per scenario has ``PYTHONPROFILEIMPORTTIME=1`` (covers the
@@ -497,6 +500,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                     help="keep Python from caching bytecode (PYTHONDONTWRITEBYTECODE=1), as on these machines")
     ap.add_argument("--json", default=None, metavar="PATH", help="also write the full results as JSON ('-': stdout)")
     ap.add_argument("--keep", action="store_true", help="keep the temp folder")
+    ap.add_argument("--serve-only", action="store_true", help="only the `deckgen serve` scenarios (serve_bench.py)")
+    ap.add_argument("--skip-serve", action="store_true", help="no `deckgen serve` scenarios")
     opts = ap.parse_args(argv)
     sys.dont_write_bytecode = True  # this process imports deckgen's loader; with --live-code, from the tree
     runs = 2 if opts.quick else opts.runs
@@ -505,13 +510,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         ap.error("--runs must be at least 1")
     try:
         with workdir(opts.keep) as tmp:
-            results = bench(tmp, opts, runs, cold_runs)
+            results = {"checks": []} if opts.serve_only else bench(tmp, opts, runs, cold_runs)
+            if not opts.skip_serve:
+                results["serve"] = serve_section(tmp, opts, runs)
+                results["checks"] += results["serve"]["checks"]
     except BenchError as exc:
         say(f"benchmark error: {exc}")
         return 2
     # With --json -, stdout is the JSON alone and the table goes to stderr.
     with contextlib.redirect_stdout(sys.stderr) if opts.json == "-" else contextlib.nullcontext():
-        print_table(results)
+        if not opts.serve_only:
+            print_table(results)
+        if "serve" in results:
+            print_serve_table(results)
     if opts.json:
         text = json.dumps(results, indent=1, default=_jsonable)
         if opts.json == "-":
@@ -519,6 +530,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             Path(opts.json).write_text(text + "\n")
     return 0 if all(c["ok"] is not False for c in results["checks"]) else 1
+
+
+def serve_section(tmp: Path, opts: argparse.Namespace, runs: int) -> dict[str, Any]:
+    """The `deckgen serve` scenarios (benchmarks/serve_bench.py), on a copy of the project of their own."""
+    sys.modules.setdefault("bench", sys.modules[__name__])  # serve_bench imports this module: share one copy
+    from serve_bench import main_serve
+
+    src = tmp / "src" if (tmp / "src" / "deckgen").is_dir() else None
+    if src is None and not opts.live_code:
+        src = snapshot_code(tmp / "src", opts.code)
+    env = code_env(src, tmp, bytecode=not opts.no_bytecode)
+    project = copy_project(tmp / "serve-project", with_cache=True)
+    return main_serve(tmp, env, project, runs, opts.text_card, opts.code_topic)
+
+
+def print_serve_table(r: dict[str, Any]) -> None:
+    from serve_bench import print_serve
+
+    print_serve(r["serve"])
+    if "info" not in r:  # --serve-only: print_table did not list the targets
+        print("targets:")
+        for ch in r["checks"]:
+            mark = "INFO" if ch["ok"] is None else ("PASS" if ch["ok"] else "FAIL")
+            print(f"  {mark}  {ch['target']}: {ch['detail']}")
 
 
 def _jsonable(o: Any) -> Any:

@@ -152,6 +152,26 @@ def preview_cmd(project_dir: Path, topics: tuple[str, ...], jobs: int | None, fr
                "(open it in a browser; light/night and phone widths are switchable)")
 
 
+@main.command("serve")
+@project_option
+@topics_option
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True,
+              help="Port on 127.0.0.1 (0: any free port; the URL is printed).")
+@click.option("--open", "open_browser", is_flag=True, help="Open the page in the default browser.")
+@click.option("--jobs", "-j", type=click.IntRange(min=1), default=None, show_default="all cores",
+              help="Computations to run at once.")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=None,
+              help=f"Seconds a topic's computation may run (default: deckgen.yaml, else {DEFAULT_TIMEOUT:g}).")
+def serve_cmd(project_dir: Path, topics: tuple[str, ...], port: int, open_browser: bool, jobs: int | None,
+              timeout: float | None) -> None:
+    """The preview, live: rebuilds what you save and updates the open page; problems show in it. Ctrl-C stops."""
+    from .authoring.serve import ServeOptions, serve
+
+    options = ServeOptions(topics=topics, port=port, open_browser=open_browser, jobs=jobs, timeout=timeout)
+    serve(load_project(project_dir), options, lambda line: click.echo(line, err=True), _Progress(False))
+    click.echo("stopped", err=True)
+
+
 @main.command("list")
 @project_option
 def list_cmd(project_dir: Path) -> None:

@@ -96,6 +96,18 @@ class Cache:
                 entry.unlink()
             return None
 
+    def dependencies(self, topic: str, compute_path: Path, project_root: Path) -> list[Path]:
+        """The project files the stored result of this code recorded reading ([] when none is stored).
+
+        For a watcher (``deckgen serve``): a data file outside ``content/`` that a computation reads
+        must trigger a rebuild when it is saved, like the code itself.
+        """
+        try:
+            data = json.loads(self._entry(self.key(topic, compute_path)).read_bytes())
+            return [project_root / rel for rel in data["deps"]]
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            return []
+
     def store(self, topic: str, key: str, values: dict[str, Value], figures: dict[str, tuple[bytes, bytes]],
               deps: list[Path], project_root: Path, seconds: float) -> TopicResult:
         stored = {}

@@ -88,6 +88,20 @@ def compute_topics(project: Project, topics: list[Topic], options: ComputeOption
     return results, problems
 
 
+def warm_up() -> None:
+    """Start the fork server now, so that a long-running caller's first computation does not wait for it.
+
+    ``deckgen serve`` calls it at start: the server preloads torch and matplotlib (about 3 s) in the
+    background while the author reads, and every later computation in the process forks from it.
+    Returns at once.
+    """
+    from multiprocessing import forkserver
+
+    _context()
+    with _bare_main():
+        forkserver.ensure_running()
+
+
 class _Timings:
     """How long each topic took last time, to start the longest first.
 
