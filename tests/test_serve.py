@@ -173,8 +173,9 @@ def test_only_changed_notes_are_rendered_again(tmp_path: Path, anki: AnkiCards):
     assert dict((t[0], t[2]) for t in patch.layout)["text"] == ("t-one-1", "t-two-1", "t-two-2")
 
 
-def test_a_problem_keeps_the_last_good_cards(tmp_path: Path, anki: AnkiCards):
+def test_a_problem_keeps_the_last_good_cards(tmp_path: Path, anki: AnkiCards, monkeypatch: pytest.MonkeyPatch):
     root = write_project(tmp_path / "p", {"text": {"cards": TEXT_CARDS}, "other": {"cards": OTHER_CARDS}})
+    monkeypatch.chdir(root)
     live = LiveDeck(CountingRenderer(anki))
     _step(live, root)
     good = {c.card_id: c for t in live.topics for c in t.cards}
@@ -184,7 +185,7 @@ def test_a_problem_keeps_the_last_good_cards(tmp_path: Path, anki: AnkiCards):
     (root / "content/other/cards.yaml").write_text(OTHER_CARDS.replace("Other answer.", "Another answer."))
     patch = _step(live, root)
     assert len(patch.problems) == 1
-    assert patch.problems[0] == "content/text/cards.yaml:8: YAML syntax error: mapping values are not allowed here"
+    assert patch.problems[0].startswith("content/text/cards.yaml:8:9: card t-one: ")
     # The broken topic keeps every card as it was; the other topic still updates.
     assert list(patch.articles) == ["o-one-1"] and patch.layout is None and patch.count == 6
     assert {c.card_id: c for c in live.topics[1].cards} == {k: v for k, v in good.items() if k.startswith("t-")}
@@ -250,7 +251,7 @@ def test_port_in_use_is_one_line(make_project, cli):
 def test_missing_mathjax_and_unknown_topic_are_one_line(make_project, cli, monkeypatch, tmp_path):
     root = make_project({"text": {"cards": TEXT_CARDS}})
     assert cli("serve", "--project", root, "--topic", "nope", "--port", "0").output.splitlines()[0] == (
-        "error: unknown topic nope (topics: text)")
+        "error: unknown topic nope (did you mean text?)")
     monkeypatch.setattr(preview_module, "MATHJAX_DIR", tmp_path / "nowhere")
     result = cli("serve", "--project", root, "--port", "0")
     assert result.exit_code == 1
@@ -296,8 +297,9 @@ class Served:
         tmp.mkdir()
         self.tmp = tmp
         env = dict(os.environ, PYTHONPATH=str(ROOT), TMPDIR=str(tmp))
+        # Standing in the project, as an author does: paths in messages are relative to it.
         self.proc = subprocess.Popen([sys.executable, "-m", "deckgen", "serve", "--project", str(root), "--port", "0"],
-                                     stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env, cwd=tmp)
+                                     stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env, cwd=root)
         self.lines: list[str] = []
         self.url = ""
         ready = threading.Event()
@@ -386,9 +388,9 @@ def test_the_open_page_follows_edits(tmp_path: Path):
             cards.write_text(SMALL_CARDS.replace("  - id: s-cloze", "  - id s-cloze"))
             banner = page.locator("#pv-problems")
             banner.wait_for(state="visible")
-            assert re.search(r"content/small/cards\.yaml:11: YAML syntax error: mapping values are not allowed here",
+            assert re.search(r"content/small/cards\.yaml:11:9: card s-basic: ",
                              banner.inner_text())
-            served.wait_for_line(r"^error: content/small/cards\.yaml:11: YAML syntax error", n)
+            served.wait_for_line(r"^error: content/small/cards\.yaml:11:9: card s-basic: ", n)
             assert page.locator(".pv-card").count() == 15
             assert "So" in page.locator("#s-basic-1").inner_text()
             assert page.evaluate("window.__notReloaded") is True
