@@ -10,6 +10,7 @@ import re
 import time
 from pathlib import Path
 
+import pytest
 from anki_helpers import answer, fresh_collection, import_package, note_by_card_id
 
 CARDS = """\
@@ -50,6 +51,7 @@ cards:
 """
 
 
+@pytest.mark.slow  # starts torch in a fresh process
 def test_build_import_review_edit_reimport(make_project, cli, tmp_path):
     root = make_project({"basics": {"cards": CARDS, "compute": COMPUTE}, "other": {"cards": OTHER}})
     result = cli("build", "--project", root)

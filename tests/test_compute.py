@@ -131,6 +131,7 @@ def test_hanging_computation_times_out(make_project):
     assert [str(p) for p in prepared.problems] == ["content/slow/compute.py: computation timed out after 3 s"]
 
 
+@pytest.mark.slow  # starts torch in a fresh process
 def test_no_change_rebuild_imports_no_torch(make_project):
     root = make_project({"demo": {"cards": CARDS, "compute": COMPUTE, "helper.py": "SCALE = 2\n"}})
     script = (
