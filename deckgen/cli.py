@@ -174,10 +174,18 @@ def serve_cmd(project_dir: Path, topics: tuple[str, ...], port: int, open_browse
 
 @main.command("list")
 @project_option
-def list_cmd(project_dir: Path) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print the counts as JSON, with notes per kind of card.")
+def list_cmd(project_dir: Path, as_json: bool) -> None:
     """Topics with their note, card and figure counts."""
     project = load_project(project_dir)
     summaries, problems = list_topics(project)
+    if as_json and not problems:
+        totals = {k: sum(s.kinds[k] for s in summaries) for k in summaries[0].kinds} if summaries else {}
+        click.echo(json.dumps({"topics": {s.name: s.to_dict() for s in summaries},
+                               "total": {"notes": sum(s.notes for s in summaries),
+                                         "cards": sum(s.cards for s in summaries),
+                                         "figures": sum(s.figures for s in summaries), "kinds": totals}}, indent=2))
+        return
     width = max((len(s.name) for s in summaries), default=5)
     click.echo(f"{'topic':<{width}}  {'notes':>5}  {'cards':>5}  {'figures':>7}  title")
     for s in summaries:

@@ -16,12 +16,11 @@ from pathlib import Path
 from .compute.runner import ComputeOptions, Progress, compute_topics, silent
 from .core.errors import DeckgenError, Problem
 from .core.project import Project, default_jobs
-from .core.records import Card, CardType, Note, Topic, TopicResult
-from .core.syntax import cloze_numbers
+from .core.records import CardType, Note, NoteKind, Topic, TopicResult
 from .deck.cards import check_covers, load_all, load_topics
 from .deck.history import Account, account, resolve
 from .deck.manifest import ACTIVE, RETIRED, Manifest, Shipment
-from .deck.package import NOTE_TYPES, DeckSpec, write_package_if_changed
+from .deck.package import NOTE_TYPES, DeckSpec, signatures, write_package_if_changed
 from .deck.render import RETIRED_TAG, MarkdownMemo, content_hash, render_retired, render_topic
 from .deck.syllabus import project_questions
 
@@ -54,11 +53,11 @@ class Prepared:
     def shipments(self) -> list[Shipment]:
         """Every note as the manifest records it: id, topic, content hash, type, identity, state."""
         return [Shipment(n.card_id, n.topic, content_hash(n, NOTE_TYPES[n.type].id), n.type.value, n.guid_id,
-                         RETIRED if RETIRED_TAG in n.tags else ACTIVE)
+                         RETIRED if RETIRED_TAG in n.tags else ACTIVE, n.family)
                 for t in self.topics for n in self.notes.get(t.name, [])]
 
     def account(self) -> Account:
-        return account(self.manifest, self.shipments(), self.renamed)
+        return account(self.manifest, self.shipments(), self.renamed, signatures())
 
 
 @dataclass(frozen=True)
@@ -88,6 +87,14 @@ class TopicSummary:
     notes: int
     cards: int
     figures: int
+    kinds: dict[str, int]  # notes per kind of card: basic (with reversed), cloze, output, drill
+
+    def to_dict(self) -> dict[str, object]:
+        return {"title": self.title, "notes": self.notes, "cards": self.cards, "figures": self.figures,
+                "kinds": self.kinds}
+
+
+KINDS = ("basic", "cloze", "output", "drill")
 
 
 def prepare(project: Project, options: BuildOptions, progress: Progress = silent) -> Prepared:
@@ -114,7 +121,7 @@ def prepare(project: Project, options: BuildOptions, progress: Progress = silent
             notes[topic.name] = [replace(n, identity=history.identity.get(n.card_id, n.card_id)) for n in rendered]
     for retirement, topic_name, entry in history.retired:
         if topic_name in notes:
-            notes[topic_name].append(render_retired(retirement, topic_name, CardType(entry.type),
+            notes[topic_name].append(render_retired(retirement, topic_name, NoteKind(entry.type),
                                                     manifest.identity(retirement.id)))
     if not problems:
         with contextlib.suppress(OSError):  # a read-only cache folder only costs speed
@@ -152,12 +159,14 @@ def build(project: Project, options: BuildOptions, progress: Progress = silent) 
     if prepared.problems:
         raise DeckgenError(prepared.problems)
     manifest, shipments = prepared.manifest, prepared.shipments()
-    done = account(manifest, shipments, prepared.renamed)
-    mods = manifest.ship(shipments, prepared.renamed, int(time.time()))
+    done = prepared.account()
+    now = int(time.time())
+    mods = manifest.ship(shipments, prepared.renamed, now)
+    type_mods = manifest.ship_note_types(signatures(), now)
     decks = deck_specs(project, prepared)
     out = output_path(project, options, prepared.topics)
     try:
-        stats = write_package_if_changed(decks, mods, out, project.cache_dir / "packages")
+        stats = write_package_if_changed(decks, mods, out, project.cache_dir / "packages", type_mods)
         manifest.save()
     except OSError as exc:
         detail = f" ({exc.filename})" if isinstance(exc.filename, str) and exc.filename != str(out) else ""
@@ -188,6 +197,9 @@ def check(project: Project, options: BuildOptions, progress: Progress = silent) 
     prepared = prepare(project, options, progress)
     problems = list(prepared.problems)
     pending = Account() if problems else prepared.account()
+    if not problems and pending.empty and prepared.manifest.unrecorded_note_types(signatures()):
+        problems.append(Problem(project.rel(project.manifest_path), None, None, "manifest out of date: it records "
+                                "no mod for some note types; run `deckgen build` and commit content/manifest.json"))
     if not pending.empty:
         problems.append(Problem(project.rel(project.manifest_path), None, None,
                                 f"manifest out of date: a build would change {pending.count} "
@@ -201,15 +213,11 @@ def list_topics(project: Project) -> tuple[list[TopicSummary], list[Problem]]:
     topics, problems = load_topics(project, project.topics())
     out = []
     for t in topics:
-        cards = sum(_anki_cards(c) for c in t.cards)
-        out.append(TopicSummary(t.name, t.title, len(t.cards), cards, len(t.figure_names())))
+        kinds = dict.fromkeys(KINDS, 0)
+        for c in t.cards:
+            kinds["basic" if c.type is CardType.REVERSED else c.type.value] += len(c.note_ids())
+        notes = sum(len(c.note_ids()) for c in t.cards)
+        cards = sum(c.anki_cards() * len(c.note_ids()) for c in t.cards)
+        out.append(TopicSummary(t.name, t.title, notes, cards, len(t.figure_names()), kinds))
     return out, problems
 
-
-def _anki_cards(card: Card) -> int:
-    """How many Anki cards a note makes: two for reversed, one per cloze number."""
-    if card.type is CardType.REVERSED:
-        return 2
-    if card.type is CardType.CLOZE:
-        return len(cloze_numbers(card.fields["text"].text))
-    return 1

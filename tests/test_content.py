@@ -90,7 +90,7 @@ def test_cloze_without_deletion_and_bad_type(make_project):
                                        "  - id: c2\n    type: essay\n    front: a\n")
     assert msgs == [
         "content/demo/cards.yaml:4: card c1: a cloze card needs at least one {{c1::...}} deletion",
-        "content/demo/cards.yaml:6: card c2: unknown type 'essay' (basic, cloze or basic-reversed)",
+        "content/demo/cards.yaml:6: card c2: unknown type 'essay' (basic, cloze, basic-reversed, output or drill)",
     ]
 
 

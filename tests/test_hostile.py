@@ -152,7 +152,7 @@ CASES = [
     case("title-with-colons", t(y("title: A::B", *CARD)),
          "content/t/cards.yaml:1: title must be a non-empty string without '::'"),
     case("type-capitalised", t(y("cards:", "  - id: a", "    type: Basic", "    front: q", "    back: b")),
-         "content/t/cards.yaml:3: card a: unknown type 'Basic' (basic, cloze or basic-reversed)"),
+         "content/t/cards.yaml:3: card a: unknown type 'Basic' (basic, cloze, basic-reversed, output or drill)"),
     case("front-is-a-list", t(y("cards:", "  - id: a", "    front: [q]", "    back: b")),
          "content/t/cards.yaml:3: card a: `front` must be text"),
     case("back-is-empty", t(y("cards:", "  - id: a", "    front: q", "    back:")),

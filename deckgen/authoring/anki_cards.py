@@ -23,9 +23,9 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from ..core.records import FIELDS, CardType, Note
+from ..core.records import FIELDS, Note, NoteKind
 from ..deck.package import NOTE_TYPES, DeckSpec, write_package
 
 if TYPE_CHECKING:
@@ -54,7 +54,7 @@ class AnkiCards:
         self.css: dict[str, None] = {}  # every note type's CSS, in first-seen order
         try:
             apkg = self.folder / "note-types.apkg"
-            write_package([_samples()], {f"deckgen-sample-{t.value}": 1 for t in CardType}, apkg)
+            write_package([_samples()], {f"deckgen-sample-{t.value}": 1 for t in NoteKind}, apkg)
             self.col: Collection = Collection(str(self.folder / "collection.anki2"))
             self.col.import_anki_package(ImportAnkiPackageRequest(package_path=str(apkg),
                                                                   options=ImportAnkiPackageOptions()))
@@ -79,10 +79,25 @@ class AnkiCards:
             for card in sorted(anki_note.cards(), key=lambda c: c.ord):
                 rendered = card.render_output()
                 self.css.setdefault(rendered.css)
-                out.append(Rendered(card.ord + 1, media_src(rendered.question_text), media_src(rendered.answer_text)))
+                front, back = self._typed(rendered.question_text, rendered.answer_text, anki_note)
+                out.append(Rendered(card.ord + 1, media_src(front), media_src(back)))
             return tuple(out)
         finally:
             self.col.remove_notes([anki_note.id])  # the collection only ever holds the note types' samples
+
+    def _typed(self, front: str, back: str, note: Any) -> tuple[str, str]:
+        """What Anki's reviewer puts for ``{{type:Field}}``: an input box on the front, and on the back
+        the comparison with the expected answer (here as if the learner typed it right)."""
+        from anki.utils import html_to_text_line
+
+        m = _TYPE_RE.search(front) or _TYPE_RE.search(back)
+        if m is None:
+            return front, back
+        expected = html_to_text_line(note[m.group(1)])
+        box = '<center><input type="text" id="typeans" class="dg-typeans" placeholder="type the answer" readonly>' \
+              "</center>"
+        shown = f'<div class="dg-typed"><code id="typeans">{self.col.compare_answer(expected, expected)}</code></div>'
+        return _TYPE_RE.sub(box, front), _TYPE_RE.sub(shown, back)
 
     def close(self) -> None:
         with contextlib.suppress(Exception):
@@ -98,11 +113,14 @@ class AnkiCards:
 
 def _samples() -> DeckSpec:
     notes = []
-    for t in CardType:
-        fields = tuple("{{c1::x}}" if (t is CardType.CLOZE and name == "text") else "x" for name in FIELDS[t])
+    for t in NoteKind:
+        fields = tuple("{{c1::x}}" if (t is NoteKind.CLOZE and name == "text") else "x" for name in FIELDS[t])
         card_id = f"deckgen-sample-{t.value}"
         notes.append(Note(card_id, t, "", (*fields, card_id), ()))
     return DeckSpec(_SAMPLE_DECK, tuple(notes))
+
+
+_TYPE_RE = re.compile(r"\[\[type:([^\]]+)\]\]")
 
 
 _IMG_SRC = re.compile(r'(<img\b[^>]*?\bsrc=")([^"/:]+)(")')

@@ -232,7 +232,7 @@ def _inputs(project: Project, topics: Any) -> list[Path]:
     cache = Cache(project.cache_dir)
     for t in topics:
         if t.compute_path is not None and t.compute_path.is_file():
-            files += cache.dependencies(t.name, t.compute_path, project.root)
+            files += cache.dependencies(t, project.root)
     return files
 
 

@@ -27,11 +27,22 @@ from functools import lru_cache
 from pathlib import Path
 
 from ..core.fs import atomic_write, dist_version, sha256_bytes, sha256_file
-from ..core.records import Figure, TopicResult
+from ..core.records import Figure, Topic, TopicResult
 from ..core.syntax import Value
 
-FORMAT = 3  # 2: figures have a night variant; 3: entries carry a checksum
-RUNTIME_FILES = ("worker.py", "context.py", "figures.py")  # this package's modules that run in the worker
+FORMAT = 4  # 2: figures have a night variant; 3: entries carry a checksum; 4: drill answers
+# This package's modules that run in the worker: a change to any of them may change results.
+RUNTIME_FILES = ("worker.py", "context.py", "figures.py", "snippets.py")
+
+DrillRequest = tuple[str, str, tuple[tuple[str, str], ...]]  # (family id, function, ((instance id, params JSON)))
+
+
+def drill_requests(topic: Topic) -> tuple[DrillRequest, ...]:
+    """What the worker must answer for the topic's drill families (part of the computation's key:
+    adding a parameter set runs the computation again)."""
+    return tuple((c.id, c.drill.function, tuple((i.id, json.dumps(i.params, sort_keys=True))
+                                                for i in c.drill.instances))
+                 for c in topic.cards if c.drill is not None)
 
 
 @lru_cache(maxsize=1)
@@ -55,10 +66,38 @@ def _checksum(data: dict[str, object]) -> str:
 class Cache:
     root: Path
 
-    def key(self, topic: str, compute_path: Path) -> str:
+    def key(self, topic: Topic) -> str:
+        """The key of the topic's computation: its code, its drills, and the compute runtime."""
+        assert topic.compute_path is not None
         h = hashlib.sha256(runtime_fingerprint().encode())
-        h.update(topic.encode() + b"\0" + compute_path.read_bytes())
+        h.update(topic.name.encode() + b"\0" + topic.compute_path.read_bytes())
+        drills = drill_requests(topic)
+        if drills:  # topics without drills keep the keys they had
+            h.update(b"\0drills\0" + json.dumps(drills).encode())
         return h.hexdigest()
+
+    def snippet_key(self, code: str) -> str:
+        """A snippet's output depends on its code and the runtime (Python, torch and deckgen's) only."""
+        return sha256_bytes(f"{runtime_fingerprint()}\0snippet\0{code}".encode())
+
+    def load_snippet(self, key: str) -> str | None:
+        entry = self.root / "snippets" / f"{key}.json"
+        try:
+            data = json.loads(entry.read_bytes())
+            if data.pop("checksum", None) != _checksum(data) or not isinstance(data.get("output"), str):
+                raise ValueError("entry edited or damaged")
+            return str(data["output"])
+        except FileNotFoundError:
+            return None
+        except (ValueError, TypeError, AttributeError, OSError):
+            with contextlib.suppress(OSError):
+                entry.unlink()
+            return None
+
+    def store_snippet(self, key: str, output: str) -> None:
+        data: dict[str, object] = {"format": FORMAT, "output": output}
+        data["checksum"] = _checksum(data)
+        atomic_write(self.root / "snippets" / f"{key}.json", json.dumps(data, sort_keys=True).encode())
 
     def _entry(self, key: str) -> Path:
         return self.root / "results" / f"{key}.json"
@@ -88,7 +127,8 @@ class Cache:
                         raise ValueError(f"figure {name} corrupted")
                 figures[name] = Figure(name, day, self.figure_path(day), night, self.figure_path(night))
             values: dict[str, Value] = data["values"]
-            return TopicResult(topic, values, figures, float(data.get("seconds", 0.0)), cached=True)
+            drills: dict[str, dict[str, Value]] = data["drills"]
+            return TopicResult(topic, values, figures, float(data.get("seconds", 0.0)), cached=True, drills=drills)
         except FileNotFoundError:
             return None
         except (ValueError, KeyError, TypeError, AttributeError, OSError):
@@ -96,20 +136,21 @@ class Cache:
                 entry.unlink()
             return None
 
-    def dependencies(self, topic: str, compute_path: Path, project_root: Path) -> list[Path]:
+    def dependencies(self, topic: Topic, project_root: Path) -> list[Path]:
         """The project files the stored result of this code recorded reading ([] when none is stored).
 
         For a watcher (``deckgen serve``): a data file outside ``content/`` that a computation reads
         must trigger a rebuild when it is saved, like the code itself.
         """
         try:
-            data = json.loads(self._entry(self.key(topic, compute_path)).read_bytes())
+            data = json.loads(self._entry(self.key(topic)).read_bytes())
             return [project_root / rel for rel in data["deps"]]
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             return []
 
     def store(self, topic: str, key: str, values: dict[str, Value], figures: dict[str, tuple[bytes, bytes]],
-              deps: list[Path], project_root: Path, seconds: float) -> TopicResult:
+              deps: list[Path], project_root: Path, seconds: float,
+              drills: dict[str, dict[str, Value]] | None = None) -> TopicResult:
         stored = {}
         for name, (day, night) in figures.items():
             shas = []
@@ -128,7 +169,8 @@ class Cache:
             "figures": {n: [f.sha256, f.night_sha256] for n, f in stored.items()},
             "deps": dep_hashes,
             "seconds": seconds,
+            "drills": drills or {},
         }
         data["checksum"] = _checksum(data)
         atomic_write(self._entry(key), json.dumps(data, indent=1, sort_keys=True).encode())
-        return TopicResult(topic, values, stored, seconds, cached=False)
+        return TopicResult(topic, values, stored, seconds, cached=False, drills=drills or {})

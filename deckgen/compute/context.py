@@ -82,6 +82,22 @@ def to_plain(value: Any) -> Value:
     raise TypeError(f"cannot use a {type(value).__name__} as a card value (use a number, text or a list of them)")
 
 
+def plain_values(answer: Any, what: str, file: str, line: int) -> dict[str, Value]:
+    """A drill function's answer as card values: a mapping of names to values, or one value (``answer``)."""
+    items = answer.items() if isinstance(answer, dict) else [("answer", answer)]
+    out: dict[str, Value] = {}
+    for name, value in items:
+        _check_name(name, "drill value", file, line)
+        try:
+            plain = to_plain(value)
+        except TypeError as exc:
+            raise ContentError(f"{what} returned {name!r}: {exc}", file, line) from None
+        if not _finite(plain):
+            raise ContentError(f"{what} returned {name!r} that is not finite ({plain!r})", file, line)
+        out[name] = plain
+    return out
+
+
 def _finite(value: Value) -> bool:
     if isinstance(value, float):
         return math.isfinite(value)

@@ -14,15 +14,15 @@ import sys
 import time
 import types
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from ..core.errors import Problem
 from ..core.fs import atomic_write
 from ..core.project import Project
-from ..core.records import Topic, TopicResult
-from .cache import Cache
+from ..core.records import CardType, Topic, TopicResult
+from .cache import Cache, drill_requests
 
 if TYPE_CHECKING:  # imported where used: a build with every result cached never loads them
     import multiprocessing
@@ -45,13 +45,27 @@ class ComputeOptions:
     fresh: bool = False  # ignore cached results (they are still replaced on success)
 
 
+@dataclass(frozen=True)
+class _Job:
+    """A topic that needs its worker: to run its computation (``base`` None), its new snippets, or both."""
+
+    topic: Topic
+    key: str  # the computation's cache key ("" for a topic without compute.py)
+    base: TopicResult | None  # the cached computation, when only snippets run
+    outputs: dict[str, str]  # snippet outputs found in the cache
+    snippets: tuple[tuple[str, str], ...]  # (output card id, code) to run
+
+
 @dataclass
 class _Running:
-    topic: Topic
-    key: str
+    job: _Job
     process: multiprocessing.process.BaseProcess
     conn: Connection
     started: float
+
+    @property
+    def topic(self) -> Topic:
+        return self.job.topic
 
 
 def silent(topic: str, status: str, seconds: float, detail: str = "") -> None:
@@ -63,23 +77,39 @@ def compute_topics(project: Project, topics: list[Topic], options: ComputeOption
     """Results for every topic (empty for topics without code) and the problems of failed runs."""
     cache = Cache(project.cache_dir)
     results: dict[str, TopicResult] = {}
-    todo: list[tuple[Topic, str]] = []
-    for topic in topics:
-        if topic.compute_path is None:
-            results[topic.name] = TopicResult(topic.name, {}, {}, cached=True)
-            continue
-        key = cache.key(topic.name, topic.compute_path)
-        hit = None if options.fresh else cache.load(topic.name, key, project.root)
-        if hit is not None:
-            results[topic.name] = hit
-            progress(topic.name, "cached", hit.seconds)
-        else:
-            todo.append((topic, key))
-    if not todo:
-        return results, []
     problems: list[Problem] = []
+    todo: list[_Job] = []
+    for topic in topics:
+        outputs, snippets = {}, []
+        for card in topic.cards:
+            if card.type is CardType.OUTPUT:
+                code = card.fields["code"].text
+                hit = None if options.fresh else cache.load_snippet(cache.snippet_key(code))
+                if hit is None:
+                    snippets.append((card.id, code))
+                else:
+                    outputs[card.id] = hit
+        drills = [c for c in topic.cards if c.drill is not None]
+        if topic.compute_path is None:
+            if drills:
+                problems += [Problem(c.file, c.drill.line if c.drill else c.line, c.id,
+                                     f"drill function {c.drill.function if c.drill else ''!r}: the topic has no "
+                                     "compute.py to define it") for c in drills]
+                continue
+            key, base = "", TopicResult(topic.name, {}, {}, cached=True)
+        else:
+            key = cache.key(topic)
+            base = None if options.fresh else cache.load(topic.name, key, project.root)
+        if base is not None and not snippets:
+            results[topic.name] = replace(base, outputs=outputs)
+            if topic.compute_path is not None or outputs:
+                progress(topic.name, "cached", base.seconds)
+        else:
+            todo.append(_Job(topic, key, base, outputs, tuple(snippets)))
+    if not todo:
+        return results, problems
     timings = _Timings(project.cache_dir / "timings.json")
-    todo.sort(key=lambda item: timings.estimate(item[0]), reverse=True)
+    todo.sort(key=lambda job: timings.estimate(job.topic), reverse=True)
     for name, result in _run_all(project, cache, todo, options, progress, problems).items():
         results[name] = result
         timings.seconds[name] = round(result.seconds, 2)
@@ -155,17 +185,19 @@ def _bare_main() -> Iterator[None]:
         sys.modules["__main__"] = saved
 
 
-def _request(project: Project, topic: Topic) -> worker.Request:
+def _request(project: Project, job: _Job) -> worker.Request:
     from . import worker
 
-    assert topic.compute_path is not None
+    topic = job.topic
     package_dir = str(Path(worker.__file__).resolve().parent)
     ignore = (str(project.cache_dir), str(project.build_dir), str(project.figures_dir), package_dir,
               str(project.root / ".git"))
-    return worker.Request(topic.name, str(topic.compute_path), str(project.root), str(project.content_dir), ignore)
+    compute = str(topic.compute_path) if job.base is None and topic.compute_path is not None else None
+    return worker.Request(topic.name, compute, str(project.root), str(project.content_dir), ignore,
+                          str(topic.cards_path.parent), drill_requests(topic) if compute else (), job.snippets)
 
 
-def _run_all(project: Project, cache: Cache, todo: list[tuple[Topic, str]], options: ComputeOptions,
+def _run_all(project: Project, cache: Cache, todo: list[_Job], options: ComputeOptions,
              progress: Progress, problems: list[Problem]) -> dict[str, TopicResult]:
     from multiprocessing.connection import wait
 
@@ -179,15 +211,15 @@ def _run_all(project: Project, cache: Cache, todo: list[tuple[Topic, str]], opti
     try:
         while pending or running:
             while pending and len(running) < jobs:
-                topic, key = pending.pop(0)
+                job = pending.pop(0)
                 parent, child = ctx.Pipe(duplex=False)
-                proc = ctx.Process(target=worker.run, args=(child, _request(project, topic)),
-                                   name=f"deckgen-{topic.name}", daemon=True)
+                proc = ctx.Process(target=worker.run, args=(child, _request(project, job)),
+                                   name=f"deckgen-{job.topic.name}", daemon=True)
                 with _bare_main():
                     proc.start()
                 child.close()
-                running.append(_Running(topic, key, proc, parent, time.monotonic()))
-                progress(topic.name, "started", 0.0)
+                running.append(_Running(job, proc, parent, time.monotonic()))
+                progress(job.topic.name, "started", 0.0)
             now = time.monotonic()
             deadline = min(r.started + options.timeout for r in running)
             ready = wait([r.conn for r in running] + [r.process.sentinel for r in running],
@@ -239,11 +271,13 @@ def _finish(project: Project, cache: Cache, r: _Running, outcome: worker.Success
             problems: list[Problem]) -> TopicResult | None:
     from . import worker
 
-    shown = project.rel(Path(r.topic.compute_path or ""))
+    shown = project.rel(Path(r.topic.compute_path or r.topic.cards_path))
     if isinstance(outcome, worker.Failure):
         file = project.rel(Path(outcome.file)) if outcome.file else shown
         problems.append(Problem(file, outcome.line, None, outcome.message))
         return None
+    if r.job.base is not None:
+        return _with_outputs(cache, r.job, r.job.base, outcome, problems)
     if outcome.stdout.strip():
         first = outcome.stdout.strip().splitlines()[0][:120]
         file, line = (project.rel(Path(outcome.stdout_at[0])), outcome.stdout_at[1]) if outcome.stdout_at else (
@@ -260,9 +294,26 @@ def _finish(project: Project, cache: Cache, r: _Running, outcome: worker.Success
                                 "relative paths (they are deleted afterwards) and return results with ctx.value()"))
         return None
     deps = [Path(d) for d in outcome.deps]
-    result = cache.store(r.topic.name, r.key, outcome.values, outcome.figures, deps, project.root, outcome.seconds)
+    result = cache.store(r.topic.name, r.job.key, outcome.values, outcome.figures, deps, project.root,
+                         outcome.seconds, outcome.drills)
     # A browsable copy under readable names, for authors checking their figures without Anki.
     for name, (day, night) in outcome.figures.items():
         atomic_write(project.figures_dir / r.topic.name / f"{name}.png", day)
         atomic_write(project.figures_dir / r.topic.name / f"{name}.night.png", night)
-    return result
+    return _with_outputs(cache, r.job, result, outcome, problems)
+
+
+def _with_outputs(cache: Cache, job: _Job, result: TopicResult, outcome: worker.Success,
+                  problems: list[Problem]) -> TopicResult:
+    """The topic's result with every output card's output: cached ones, and those just run (stored)."""
+    outputs = dict(job.outputs)
+    cards = {c.id: c for c in job.topic.cards}
+    for card_id, code in job.snippets:
+        ran = outcome.snippets[card_id]
+        if ran.problem is not None or ran.output is None:
+            card = cards[card_id]
+            problems.append(Problem(card.file, card.fields["code"].line, card_id, f"the snippet {ran.problem}"))
+            continue
+        cache.store_snippet(cache.snippet_key(code), ran.output)
+        outputs[card_id] = ran.output
+    return replace(result, outputs=outputs)

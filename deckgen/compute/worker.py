@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .figures import FigureError, render
+from .snippets import SnippetOutcome
 
 if TYPE_CHECKING:
     from ..core.syntax import Value
@@ -44,10 +45,14 @@ PRELOAD = [
 @dataclass(frozen=True)
 class Request:
     topic: str
-    compute_path: str
+    compute_path: str | None  # None: only snippets to run (the topic's computation is cached, or it has none)
     project_root: str
     content_dir: str
     ignore_dirs: tuple[str, ...]  # project folders whose reads are not dependencies (cache, build, ...)
+    topic_dir: str = ""
+    # (family id, compute.py function, ((instance id, parameters as JSON), ...)) for each drill family
+    drills: tuple[tuple[str, str, tuple[tuple[str, str], ...]], ...] = ()
+    snippets: tuple[tuple[str, str], ...] = ()  # (output card id, code) to run
 
 
 @dataclass(frozen=True)
@@ -60,6 +65,8 @@ class Success:
     seconds: float
     left: list[str] = field(default_factory=list)  # files the code wrote into the project tree
     stdout_at: tuple[str, int] | None = None  # the author's line that first wrote to sys.stdout
+    drills: dict[str, dict[str, Value]] = field(default_factory=dict)  # drill instance id -> its values
+    snippets: dict[str, SnippetOutcome] = field(default_factory=dict)  # output card id -> what it prints
 
 
 @dataclass(frozen=True)
@@ -155,8 +162,8 @@ def _run(request: Request) -> Success | Failure:
     preloaded = set(sys.modules)  # torch, matplotlib, ...: never project files, and 2,000 of them
     sys.addaudithook(audit)
     _seed()
-    path = Path(request.compute_path)
-    topic_dir = str(path.parent)
+    path = Path(request.compute_path) if request.compute_path else None
+    topic_dir = str(path.parent) if path is not None else request.topic_dir
     sys.path[:0] = [topic_dir, request.content_dir]
     start = time.perf_counter()
     out, err = _LocatedStdout(Path(request.content_dir).resolve()), io.StringIO()
@@ -168,7 +175,7 @@ def _run(request: Request) -> Success | Failure:
             os.chdir(scratch)
             with _fd_into(1, raw_out), _fd_into(2, raw_err), contextlib.redirect_stdout(out), \
                     contextlib.redirect_stderr(err):
-                figures = _execute(request, path, ctx)
+                figures, drills = _execute(request, path, ctx) if path is not None else ({}, {})
             os.chdir(request.project_root)
     except BaseException as exc:
         with contextlib.suppress(Exception):  # the parent shows it with the failure
@@ -176,15 +183,21 @@ def _run(request: Request) -> Success | Failure:
         raise
     if figures is None:
         return Failure(str(path), None, "defines no compute(ctx) function", _joined(err, raw_err))
+    from . import snippets
+
+    outputs = {card_id: snippets.run(code) for card_id, code in request.snippets}
     seconds = time.perf_counter() - start
     deps = _dependencies(opened, [m for name, m in sys.modules.items() if name not in preloaded], request)
     left = _left_in_project(written, request)
     stdout = out.getvalue() + raw_out.getvalue().decode("utf-8", "replace")
-    return Success(ctx.values, figures, deps, stdout, _joined(err, raw_err), seconds, left, out.first)
+    return Success(ctx.values, figures, deps, stdout, _joined(err, raw_err), seconds, left, out.first, drills,
+                   outputs)
 
 
-def _execute(request: Request, path: Path, ctx: Any) -> dict[str, tuple[bytes, bytes]] | None:
-    """Import the topic's module, call ``compute(ctx)`` and render its figures (None: no compute)."""
+def _execute(request: Request, path: Path, ctx: Any) -> tuple[dict[str, tuple[bytes, bytes]] | None,
+                                                               dict[str, dict[str, Value]]]:
+    """Import the topic's module, call ``compute(ctx)``, render its figures and answer its drills
+    (figures None: the module defines no compute)."""
     import importlib.util
 
     spec = importlib.util.spec_from_file_location(f"deckgen_topic_{request.topic.replace('-', '_')}", path)
@@ -196,9 +209,29 @@ def _execute(request: Request, path: Path, ctx: Any) -> dict[str, tuple[bytes, b
     spec.loader.exec_module(module)
     compute = getattr(module, "compute", None)
     if not callable(compute):
-        return None
+        return None, {}
     compute(ctx)
-    return {spec_.name: render(spec_) for spec_ in ctx.figures.values()}
+    figures = {spec_.name: render(spec_) for spec_ in ctx.figures.values()}
+    return figures, _drills(request, path, module)
+
+
+def _drills(request: Request, path: Path, module: Any) -> dict[str, dict[str, Value]]:
+    """Each drill instance's values: what its family's function returns for its parameters."""
+    import json
+
+    from .context import ContentError, plain_values
+
+    out: dict[str, dict[str, Value]] = {}
+    for family, name, instances in request.drills:
+        fn = getattr(module, name, None)
+        if not callable(fn):
+            raise ContentError(f"drill {family}: compute.py defines no function {name!r} (its `function:`)",
+                               str(path), None)
+        for instance_id, params in instances:
+            answer = fn(**json.loads(params))
+            out[instance_id] = plain_values(answer, f"drill {family}: {name}({params})",
+                                            fn.__code__.co_filename, fn.__code__.co_firstlineno)
+    return out
 
 
 def _joined(err: io.StringIO, raw: io.BytesIO) -> str:

@@ -10,29 +10,83 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
-from .syntax import Ref, Value, find_refs
+from .syntax import Ref, Value, cloze_numbers, find_refs
 
 
 class CardType(StrEnum):
-    """The three note types a card can be; each maps to one fixed Anki note type."""
+    """What the author writes in ``type:``.
+
+    ``output``: a PyTorch snippet whose answer is what it really prints (or the error it raises);
+    ``drill``: a family of cards, one per parameter set, answered by a function in compute.py.
+    """
 
     BASIC = "basic"
     CLOZE = "cloze"
     REVERSED = "basic-reversed"
+    OUTPUT = "output"
+    DRILL = "drill"
 
 
-# The fields each card type has, in note-type order. Frozen: adding a field to a shipped note
-# type makes Anki report every existing note as conflicting instead of updating it.
-FIELDS: dict[CardType, tuple[str, ...]] = {
-    CardType.BASIC: ("front", "back", "extra"),
-    CardType.CLOZE: ("text", "extra"),
-    CardType.REVERSED: ("front", "back", "extra"),
+class NoteKind(StrEnum):
+    """The fixed Anki note types a note can be. A card's type (and ``typed:``) decides its kind.
+
+    A shipped note never changes kind: Anki cannot change a note's type on import.
+    """
+
+    BASIC = "basic"
+    CLOZE = "cloze"
+    REVERSED = "basic-reversed"
+    BASIC_TYPED = "basic-typed"  # the learner types the (one-line) back
+    OUTPUT = "output"
+    OUTPUT_TYPED = "output-typed"  # the learner types the (one-line) output
+
+
+# The fields each note kind has, in note-type order (the card id follows as the last field, Id).
+# Frozen: adding a field to a shipped note type makes Anki report every existing note as
+# conflicting instead of updating it.
+FIELDS: dict[NoteKind, tuple[str, ...]] = {
+    NoteKind.BASIC: ("front", "back", "extra"),
+    NoteKind.CLOZE: ("text", "extra"),
+    NoteKind.REVERSED: ("front", "back", "extra"),
+    NoteKind.BASIC_TYPED: ("front", "back", "extra"),
+    NoteKind.OUTPUT: ("code", "output", "extra"),
+    NoteKind.OUTPUT_TYPED: ("code", "output", "extra"),
 }
+# The text keys a card of each type must have (``output`` comes from running ``code``).
 REQUIRED: dict[CardType, tuple[str, ...]] = {
     CardType.BASIC: ("front", "back"),
     CardType.CLOZE: ("text",),
     CardType.REVERSED: ("front", "back"),
+    CardType.OUTPUT: ("code",),
+    CardType.DRILL: ("front", "back"),
 }
+
+
+def note_kind(ctype: CardType, typed: bool) -> NoteKind:
+    """The note type a card ships as."""
+    if ctype is CardType.OUTPUT:
+        return NoteKind.OUTPUT_TYPED if typed else NoteKind.OUTPUT
+    if ctype in (CardType.BASIC, CardType.DRILL):
+        return NoteKind.BASIC_TYPED if typed else NoteKind.BASIC
+    return NoteKind(ctype.value)
+
+
+@dataclass(frozen=True)
+class DrillInstance:
+    """One parameter set of a drill family: its own note, with an id derived from the parameters."""
+
+    id: str
+    params: dict[str, Value]
+    line: int
+
+
+@dataclass(frozen=True)
+class Drill:
+    """A drill family: the compute.py function that answers it, and its parameter sets."""
+
+    function: str
+    instances: tuple[DrillInstance, ...]
+    line: int
 
 
 @dataclass(frozen=True)
@@ -93,6 +147,25 @@ class Card:
     silences: tuple[Silence, ...] = ()
     renamed_from: str | None = None  # a shipped id this card replaces: the note keeps that identity
     renamed_line: int | None = None
+    typed: bool = False  # the learner types the answer (one line), Anki compares
+    drill: Drill | None = None  # for ``type: drill``
+    expect_output: Text | None = None  # for ``type: output``: the output the snippet must print
+
+    @property
+    def kind(self) -> NoteKind:
+        return note_kind(self.type, self.typed)
+
+    def anki_cards(self) -> int:
+        """How many Anki cards each of the card's notes makes: two for reversed, one per cloze number."""
+        if self.type is CardType.REVERSED:
+            return 2
+        if self.type is CardType.CLOZE:
+            return len(cloze_numbers(self.fields["text"].text))
+        return 1
+
+    def note_ids(self) -> tuple[str, ...]:
+        """The ids of the notes the card ships as: its own, or one per drill instance."""
+        return tuple(i.id for i in self.drill.instances) if self.drill is not None else (self.id,)
 
     def refs(self) -> list[tuple[str, Ref, int]]:
         """(field name, reference, file line) for every value and figure the card uses."""
@@ -185,6 +258,8 @@ class TopicResult:
     figures: dict[str, Figure]
     seconds: float = 0.0
     cached: bool = False
+    outputs: dict[str, str] = field(default_factory=dict)  # output card id -> what its snippet prints
+    drills: dict[str, dict[str, Value]] = field(default_factory=dict)  # drill instance id -> its values
 
 
 @dataclass(frozen=True)
@@ -192,12 +267,13 @@ class Note:
     """A rendered note, ready to package: fields are final HTML."""
 
     card_id: str
-    type: CardType
+    type: NoteKind
     topic: str
     fields: tuple[str, ...]
     tags: tuple[str, ...]
     media: tuple[Figure | Asset, ...] = field(default=())
     identity: str = ""  # the id the note's GUID comes from: the card's own, or the one it was renamed from
+    family: str = ""  # a drill instance's family (the drill card's id)
 
     @property
     def guid_id(self) -> str:

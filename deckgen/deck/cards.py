@@ -37,12 +37,15 @@ from ..core.project import Project, TopicPaths
 from ..core.records import REQUIRED, Card, CardType, Expectation, Retirement, Silence, Text, Topic
 from ..core.syntax import Value, cloze_numbers, has_cloze_zero
 from ..core.yamlfile import LocDict, LocList, parse_yaml, read_text
+from . import kinds
 
 CARD_ID = re.compile(r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$")
 TAG = re.compile(r"^[^\s\"]+$")
 TOPIC_KEYS = {"title", "cards", "retired"}
-CARD_KEYS = {"id", "type", "front", "back", "text", "extra", "tags", "covers", "expect", "lint", "renamed_from"}
-TEXT_KEYS = ("front", "back", "text", "extra")
+CARD_KEYS = {"id", "type", "front", "back", "text", "code", "extra", "tags", "covers", "expect", "lint", "renamed_from",
+             "typed", "function", "params"}
+TYPED_TYPES = (CardType.BASIC, CardType.OUTPUT, CardType.DRILL)  # Anki compares one typed line
+TEXT_KEYS = ("front", "back", "text", "code", "extra")
 EXPECT_KEYS = {"equals", "approx", "rel", "abs", "min", "max"}
 MAX_FIELD_CHARS = 20_000
 
@@ -129,7 +132,8 @@ def _card(raw: Any, line: int, topic: str, col: _Collector) -> Card | None:
     try:
         ctype = CardType(raw.get("type", "basic"))
     except ValueError:
-        bad("type", f"unknown type {raw.get('type')!r} (basic, cloze or basic-reversed)")
+        names = [t.value for t in CardType]
+        bad("type", f"unknown type {raw.get('type')!r} ({', '.join(names[:-1])} or {names[-1]})")
         return None
     fields: dict[str, Text] = {}
     reported: set[str] = set()
@@ -164,9 +168,19 @@ def _card(raw: Any, line: int, topic: str, col: _Collector) -> Card | None:
             bad("text", "cloze numbers start at 1: Anki makes no card for {{c0::...}}")
         elif not cloze_numbers(fields["text"].text):
             bad("text", "a cloze card needs at least one {{c1::...}} deletion")
+    typed = raw.get("typed", False)
+    if not isinstance(typed, bool):
+        bad("typed", "typed must be true or false")
+    elif typed and ctype not in TYPED_TYPES:
+        bad("typed", f"a {ctype} card cannot be typed (typed answers: basic, output and drill cards)")
+    for key in ("function", "params"):
+        if key in raw and ctype is not CardType.DRILL:
+            bad(key, f"`{key}` belongs to drill cards (type: drill)")
+    spec = kinds.drill(raw, card_id, bad) if ctype is CardType.DRILL else None
     tags = _str_list(raw, "tags", card_id, col, TAG, "tags are single words without spaces")
     covers = _str_list(raw, "covers", card_id, col, None, "")
-    expects = _expects(raw, card_id, col)
+    expect_output = kinds.expected_output(raw, bad) if ctype is CardType.OUTPUT else None
+    expects = _expects(raw, card_id, col) if ctype is not CardType.OUTPUT else []
     silences = _silences(raw, card_id, col)
     renamed_from = raw.get("renamed_from")
     if renamed_from is not None and (not isinstance(renamed_from, str) or not CARD_ID.match(renamed_from)
@@ -187,6 +201,9 @@ def _card(raw: Any, line: int, topic: str, col: _Collector) -> Card | None:
         silences=tuple(silences),
         renamed_from=renamed_from,
         renamed_line=raw.value_lines.get("renamed_from"),
+        typed=typed is True,
+        drill=spec,
+        expect_output=expect_output,
     )
 
 
@@ -341,12 +358,14 @@ def load_all(project: Project, selected: list[TopicPaths]) -> Loaded:
             problems += found
             topics.append(topic)
         for card in topic.cards:
-            first = seen.get(card.id)
-            if first is None:
-                seen[card.id] = card
-            elif paths.name in wanted or first.topic in wanted:
-                problems.append(Problem(card.file, card.line, card.id,
-                                        f"duplicate card id (first used at {first.file}:{first.line})"))
+            for nid in card.note_ids():  # a drill's instances are notes with ids of their own
+                first = seen.get(nid)
+                if first is None:
+                    seen[nid] = card
+                elif paths.name in wanted or first.topic in wanted:
+                    what = "duplicate card id" if nid == card.id else f"drill card id {nid} is already used"
+                    problems.append(Problem(card.file, card.line, card.id,
+                                            f"{what} (first used at {first.file}:{first.line})"))
     order = {t.name: i for i, t in enumerate(selected)}
     topics.sort(key=lambda t: order[t.name])
     return Loaded(topics, everything, problems)

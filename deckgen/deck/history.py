@@ -45,14 +45,26 @@ def resolve(manifest: Manifest, everything: Iterable[Topic], selected: set[str],
     ``cards_file`` maps each topic to its cards.yaml as messages show it.
     """
     topics = list(everything)
-    cards: dict[str, Card] = {c.id: c for t in topics for c in t.cards}
+    cards: dict[str, Card] = {nid: c for t in topics for c in t.cards for nid in c.note_ids()}
+    families = {c.id: (t, c) for t in topics for c in t.cards if c.drill is not None}
     problems: list[Problem] = []
     identity: dict[str, str] = {}
     renamed: dict[str, str] = {}
     claimed: dict[str, Card] = {}
-    for card in cards.values():
-        identity[card.id] = manifest.identity(card.id)
+    for nid, card in cards.items():
+        identity[nid] = manifest.identity(nid)
+        shipped = manifest.entries.get(nid)
+        if shipped is not None and shipped.type and shipped.state != RENAMED and shipped.type != card.kind.value:
+            problems.append(_at(card, f"{nid} shipped as a {shipped.type} note and is now {card.kind.value}: Anki "
+                                      "cannot change a note's type on import; keep the type (and `typed`), or "
+                                      "retire this id and give the new card a new one"))
+    for card in {id(c): c for c in cards.values()}.values():
         old_id = card.renamed_from
+        if old_id is not None and card.drill is not None:
+            problems.append(Problem(card.file, card.renamed_line or card.line, card.id,
+                                    "renamed_from: a drill family cannot be renamed (its instances' ids come from "
+                                    "its id); retire the old family and add the new one"))
+            continue
         if old_id is None:
             entry = manifest.entries.get(card.id)
             if entry is not None and entry.state == RENAMED:
@@ -76,10 +88,10 @@ def resolve(manifest: Manifest, everything: Iterable[Topic], selected: set[str],
         elif old.state == RENAMED and old.renamed_to != card.id:
             problems.append(Problem(card.file, line, card.id, f"renamed_from: {old_id} was already renamed to "
                                     f"{old.renamed_to}; rename from {old.renamed_to} instead"))
-        elif old.type and old.type != card.type:
+        elif old.type and old.type != card.kind.value:
             claimed[old_id] = card  # the intent is clear: one error, not a second one for the old id
             problems.append(Problem(card.file, line, card.id, f"renamed_from: {old_id} shipped as a {old.type} "
-                                    f"card and this is {card.type}: Anki cannot change a note's type on import; "
+                                    f"card and this is {card.kind.value}: Anki cannot change a note's type on import; "
                                     "keep the type, or retire the old card and add this one as new"))
         else:
             claimed[old_id] = card
@@ -88,9 +100,21 @@ def resolve(manifest: Manifest, everything: Iterable[Topic], selected: set[str],
                 renamed[old_id] = card.id
     retired: list[tuple[Retirement, str, Entry]] = []
     declared: dict[str, Retirement] = {}
+    members: dict[str, list[str]] = {}  # drill family -> its shipped instances
+    for cid, entry in manifest.entries.items():
+        if entry.family:
+            members.setdefault(entry.family, []).append(cid)
     for topic in topics:
         for r in topic.retired:
             entry = manifest.entries.get(r.id)
+            if entry is None and r.id in members and r.id not in cards:  # a whole drill family
+                for cid in sorted(members[r.id]):
+                    inst = manifest.entries[cid]
+                    if inst.state != RENAMED and cid not in cards:
+                        declared[cid] = Retirement(cid, r.reason, r.file, r.line)
+                        if topic.name in selected:
+                            retired.append((declared[cid], topic.name, inst))
+                continue
             if r.id in declared:
                 first = declared[r.id]
                 problems.append(Problem(r.file, r.line, r.id, f"retired twice (first at {first.file}:{first.line})"))
@@ -110,14 +134,24 @@ def resolve(manifest: Manifest, everything: Iterable[Topic], selected: set[str],
                 if topic.name in selected:
                     retired.append((r, topic.name, entry))
     for cid, entry in sorted(manifest.entries.items()):
-        if entry.state != ACTIVE or cid in cards or cid in declared or cid in claimed:
+        if entry.state == RENAMED or cid in cards or cid in declared or cid in claimed:
+            continue
+        if entry.family in families:  # an instance dropped from a drill family that is still there
+            topic, family = families[entry.family]
+            if entry.type:
+                notice = Retirement(cid, f"This practice card was removed from its drill ({family.id}).",
+                                    family.file, family.line)
+                if topic.name in selected:
+                    retired.append((notice, topic.name, entry))
+            continue
+        if entry.state != ACTIVE:
             continue
         problems.append(Problem(cards_file.get(entry.topic, f"content/{entry.topic}/cards.yaml"), None, cid,
                                 "shipped (content/manifest.json) but no longer in the content: learners would keep "
                                 "its note forever. Say what happened: `retired: {" + cid + ": <reason for "
                                 "learners>}` in the topic's cards.yaml, or `renamed_from: " + cid + "` on the "
                                 "card that replaces it"))
-    selected_cards = {c.id for t in topics if t.name in selected for c in t.cards}
+    selected_cards = {nid for t in topics if t.name in selected for c in t.cards for nid in c.note_ids()}
     renamed = {old: new for old, new in renamed.items() if new in selected_cards}
     return Resolution(identity, retired, renamed, problems)
 
@@ -134,10 +168,11 @@ class Account:
     changed: tuple[str, ...] = ()
     retired: tuple[str, ...] = ()
     renamed: tuple[tuple[str, str], ...] = ()  # (old id, new id)
+    note_types: tuple[str, ...] = ()  # note types whose style or templates changed (no note changes for it)
 
     @property
     def empty(self) -> bool:
-        return not (self.added or self.changed or self.retired or self.renamed)
+        return not (self.added or self.changed or self.retired or self.renamed or self.note_types)
 
     @property
     def count(self) -> int:
@@ -145,7 +180,7 @@ class Account:
 
     def to_dict(self) -> dict[str, object]:
         return {"added": list(self.added), "changed": list(self.changed), "retired": list(self.retired),
-                "renamed": [{"from": a, "to": b} for a, b in self.renamed]}
+                "renamed": [{"from": a, "to": b} for a, b in self.renamed], "note_types": list(self.note_types)}
 
     def lines(self, shown: int = 5) -> list[str]:
         """One line per kind of change: the first few ids, then how many more."""
@@ -155,13 +190,15 @@ class Account:
 
         out = []
         for label, items in (("added", self.added), ("changed", self.changed), ("retired", self.retired),
-                             ("renamed", tuple(f"{a} -> {b}" for a, b in self.renamed))):
+                             ("renamed", tuple(f"{a} -> {b}" for a, b in self.renamed)),
+                             ("note types restyled", self.note_types)):
             if items:
                 out.append(f"{label} {len(items)}: {ids(items)}")
         return out
 
 
-def account(manifest: Manifest, shipments: list[Shipment], renamed: dict[str, str]) -> Account:
+def account(manifest: Manifest, shipments: list[Shipment], renamed: dict[str, str],
+            signatures: dict[str, str] | None = None) -> Account:
     """What shipping ``shipments`` would change, judged against the manifest before the build."""
     added, changed, retired = [], [], []
     renamed_to = set(renamed.values())
@@ -179,4 +216,4 @@ def account(manifest: Manifest, shipments: list[Shipment], renamed: dict[str, st
         elif old.hash != s.hash:
             changed.append(s.id)
     return Account(tuple(sorted(added)), tuple(sorted(changed)), tuple(sorted(retired)),
-                   tuple(sorted(renamed.items())))
+                   tuple(sorted(renamed.items())), tuple(manifest.changed_note_types(signatures or {})))

@@ -29,7 +29,7 @@ if TYPE_CHECKING:  # imported where used: a build with nothing to package never 
     import genanki
 
 from ..core.fs import atomic_write, dist_version, sha256_bytes
-from ..core.records import CardType, Note
+from ..core.records import Note, NoteKind
 
 ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 GUID_NAMESPACE = "deckgen"
@@ -58,6 +58,11 @@ class NoteType:
     templates: tuple[tuple[str, int, str, str], ...]  # (name, fixed id, question, answer)
     cloze: bool = False
 
+    def signature(self, css: str) -> str:
+        """A hash of what a re-import must bring into a learner's collection: CSS, templates, fields."""
+        return hashlib.sha256(json.dumps([self.name, self.fields, self.templates, self.cloze, css]).encode()
+                              ).hexdigest()
+
     def model(self, css: str) -> genanki.Model:
         import genanki
 
@@ -71,8 +76,11 @@ class NoteType:
         )
 
 
-NOTE_TYPES: dict[CardType, NoteType] = {
-    CardType.BASIC: NoteType(
+_OUTPUT_FRONT = ('<div class="dg dg-front dg-output-card"><div class="dg-ask">What does this code print?</div>'
+                 "{{Code}}</div>")
+
+NOTE_TYPES: dict[NoteKind, NoteType] = {
+    NoteKind.BASIC: NoteType(
         1080315892, "deckgen Basic",
         (("Front", 682340827486161), ("Back", 228451822623464), ("Extra", 597370767508740),
          ("Id", 717763601510640)),
@@ -81,7 +89,7 @@ NOTE_TYPES: dict[CardType, NoteType] = {
           '<div class="dg dg-front">{{Front}}</div><hr id="answer"><div class="dg dg-back">{{Back}}'
           + _EXTRA + "</div>"),),
     ),
-    CardType.CLOZE: NoteType(
+    NoteKind.CLOZE: NoteType(
         1795026831, "deckgen Cloze",
         (("Text", 667237038430039), ("Extra", 957427191679870), ("Id", 196314237017020)),
         (("Cloze", 543586364161827,
@@ -89,7 +97,7 @@ NOTE_TYPES: dict[CardType, NoteType] = {
           '<div class="dg dg-cloze">{{cloze:Text}}' + _EXTRA + "</div>"),),
         cloze=True,
     ),
-    CardType.REVERSED: NoteType(
+    NoteKind.REVERSED: NoteType(
         1705391401, "deckgen Basic (and reversed)",
         (("Front", 226787770572353), ("Back", 125039011111871), ("Extra", 534775257203476),
          ("Id", 550755440486307)),
@@ -102,13 +110,51 @@ NOTE_TYPES: dict[CardType, NoteType] = {
           '<div class="dg dg-front">{{Back}}</div><hr id="answer"><div class="dg dg-back">{{Front}}'
           + _EXTRA + "</div>")),
     ),
+    # The learner types the back (one line); Anki shows the comparison on the answer side.
+    NoteKind.BASIC_TYPED: NoteType(
+        1454731903, "deckgen Basic (type the answer)",
+        (("Front", 811690524163307), ("Back", 354019871720395), ("Extra", 662198230497764),
+         ("Id", 439052816657723)),
+        (("Card 1", 917264073580136,
+          '<div class="dg dg-front">{{Front}}</div>{{type:Back}}',
+          '<div class="dg dg-front">{{Front}}</div><hr id="answer"><div class="dg dg-back">{{type:Back}}'
+          + _EXTRA + "</div>"),),
+    ),
+    # What a snippet prints: Code is the snippet as it ran, Output what it printed (verbatim).
+    NoteKind.OUTPUT: NoteType(
+        1328470419, "deckgen Output",
+        (("Code", 504816729365274), ("Output", 276043158827951), ("Extra", 883265401794307),
+         ("Id", 147932060581852)),
+        (("Card 1", 602573914084618,
+          _OUTPUT_FRONT,
+          _OUTPUT_FRONT + '<hr id="answer"><div class="dg dg-back"><pre class="dg-output">{{Output}}</pre>'
+          + _EXTRA + "</div>"),),
+    ),
+    NoteKind.OUTPUT_TYPED: NoteType(
+        1961305274, "deckgen Output (type the answer)",
+        (("Code", 728341569201843), ("Output", 319658027461932), ("Extra", 451079836203519),
+         ("Id", 965102847733604)),
+        (("Card 1", 278406913557148,
+          _OUTPUT_FRONT + '<div class="dg-output-typed">{{type:Output}}</div>',
+          _OUTPUT_FRONT + '<hr id="answer"><div class="dg dg-back dg-output-typed">{{type:Output}}'
+          + _EXTRA + "</div>"),),
+    ),
 }
 
 
 @lru_cache(maxsize=1)
-def models() -> dict[CardType, genanki.Model]:
-    css = _css()
-    return {t: nt.model(css) for t, nt in NOTE_TYPES.items()}
+def css() -> str:
+    return _css()
+
+
+@lru_cache(maxsize=1)
+def models() -> dict[NoteKind, genanki.Model]:
+    return {t: nt.model(css()) for t, nt in NOTE_TYPES.items()}
+
+
+def signatures() -> dict[str, str]:
+    """Each note type's signature by kind, for the manifest: its ``mod`` moves when the signature does."""
+    return {kind.value: nt.signature(css()) for kind, nt in NOTE_TYPES.items()}
 
 
 def guid(card_id: str) -> str:
@@ -140,11 +186,18 @@ class PackageStats:
     written: bool = True  # False: the file already held exactly this package
 
 
-def write_package(decks: list[DeckSpec], mods: dict[str, int], out: Path) -> PackageStats:
-    """Write the package atomically: the old file stays until the new one is complete."""
+def write_package(decks: list[DeckSpec], mods: dict[str, int], out: Path,
+                  type_mods: dict[str, int] | None = None) -> PackageStats:
+    """Write the package atomically: the old file stays until the new one is complete.
+
+    ``type_mods`` are the note types' mods by kind (from the manifest). Anki's default import
+    updates a note type only when the package's is newer; genanki would stamp every note type with
+    the largest note mod, which a style-only change does not move, so a new stylesheet would never
+    reach a collection that has the deck.
+    """
     import genanki
 
-    timestamp = max(mods.values(), default=0)
+    timestamp = max([*mods.values(), *(type_mods or {}).values()], default=0)
     built = []
     position = itertools.count()
     for spec in decks:
@@ -164,6 +217,8 @@ def write_package(decks: list[DeckSpec], mods: dict[str, int], out: Path) -> Pac
             cursor.executemany("UPDATE notes SET mod = ? WHERE guid = ?",
                                [(mods[n.card_id], guid(n.guid_id)) for s in decks for n in s.notes])
             cursor.execute("UPDATE cards SET mod = (SELECT mod FROM notes WHERE notes.id = cards.nid)")
+            if type_mods:
+                _set_note_type_mods(cursor, type_mods)
             n_notes = cursor.execute("SELECT count(*) FROM notes").fetchone()[0]
             n_cards = cursor.execute("SELECT count(*) FROM cards").fetchone()[0]
             conn.commit()
@@ -174,16 +229,27 @@ def write_package(decks: list[DeckSpec], mods: dict[str, int], out: Path) -> Pac
     return PackageStats(n_notes, n_cards, len(media), len(data))
 
 
+def _set_note_type_mods(cursor: sqlite3.Cursor, type_mods: dict[str, int]) -> None:
+    kinds = {nt.id: kind.value for kind, nt in NOTE_TYPES.items()}
+    (raw,) = cursor.execute("SELECT models FROM col").fetchone()
+    stored = json.loads(raw)
+    for model_id, model in stored.items():
+        kind = kinds.get(int(model_id))
+        if kind in type_mods:
+            model["mod"] = type_mods[kind]
+    cursor.execute("UPDATE col SET models = ?", (json.dumps(stored),))
+
+
 def media_files(notes: list[Note]) -> dict[str, Path]:
     """Every media file the notes show (both variants of each figure): media name -> cached file."""
     return {name: path for note in notes for item in note.media for name, path in item.files()}
 
 
-def package_key(decks: list[DeckSpec], mods: dict[str, int]) -> str:
+def package_key(decks: list[DeckSpec], mods: dict[str, int], type_mods: dict[str, int] | None = None) -> str:
     """A hash of everything that decides the package's bytes (for skipping an identical rewrite)."""
     here = Path(__file__).parent
     h = hashlib.sha256((here / "package.py").read_bytes() + (here / "templates" / "card.css").read_bytes())
-    h.update(f"genanki={dist_version('genanki')}".encode())
+    h.update(f"genanki={dist_version('genanki')};types={json.dumps(type_mods, sort_keys=True)}".encode())
     for spec in decks:
         h.update(b"\0deck\0" + spec.name.encode())
         for note in spec.notes:
@@ -194,13 +260,14 @@ def package_key(decks: list[DeckSpec], mods: dict[str, int]) -> str:
     return h.hexdigest()
 
 
-def write_package_if_changed(decks: list[DeckSpec], mods: dict[str, int], out: Path, stamps: Path) -> PackageStats:
+def write_package_if_changed(decks: list[DeckSpec], mods: dict[str, int], out: Path, stamps: Path,
+                             type_mods: dict[str, int] | None = None) -> PackageStats:
     """``write_package``, skipped when these exact inputs already wrote the file that is there.
 
     The stamp records the inputs' key and the sha256 of the file written; a deleted, replaced or
     hand-edited output no longer matches and is written again.
     """
-    key = package_key(decks, mods)
+    key = package_key(decks, mods, type_mods)
     stamp = stamps / f"{sha256_bytes(str(out.resolve()).encode())[:24]}.json"
     try:
         old = json.loads(stamp.read_bytes())
@@ -208,7 +275,7 @@ def write_package_if_changed(decks: list[DeckSpec], mods: dict[str, int], out: P
             return PackageStats(**{**old["stats"], "written": False})
     except (OSError, ValueError, KeyError, TypeError):
         pass
-    stats = write_package(decks, mods, out)
+    stats = write_package(decks, mods, out, type_mods)
     record = {"key": key, "sha256": sha256_bytes(out.read_bytes()), "stats": stats.__dict__}
     atomic_write(stamp, json.dumps(record, sort_keys=True).encode())
     return stats

@@ -16,13 +16,14 @@ import json
 import re
 import xml.etree.ElementTree as etree
 from collections.abc import Callable
+from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from ..core.errors import Problem
 from ..core.fs import dist_version
-from ..core.records import FIELDS, Asset, Card, CardType, Figure, Note, Retirement, Text, Topic, TopicResult
+from ..core.records import FIELDS, Asset, Card, CardType, Figure, Note, NoteKind, Retirement, Text, Topic, TopicResult
 from ..core.syntax import (
     ASSET_RE,
     ASSET_SUFFIXES,
@@ -35,6 +36,7 @@ from ..core.syntax import (
     rendered_cloze_numbers,
 )
 from .expectations import check_expectations, known_names
+from .running import code_html, drill_instance, output_field, plain_text, typed_problems
 
 MD_EXTENSIONS = ["tables", "sane_lists", "pymdownx.arithmatex", "pymdownx.superfences", "pymdownx.highlight"]
 MD_CONFIG = {
@@ -172,20 +174,24 @@ _HOW_TO_DELETE = ("<p>To delete every withdrawn note: in Anki's card browser, se
                   f"<code>tag:{RETIRED_TAG}</code>, select all, and delete the notes.</p>")
 
 
-def render_retired(retired: Retirement, topic: str, ctype: CardType, identity: str) -> Note:
+def render_retired(retired: Retirement, topic: str, kind: NoteKind, identity: str) -> Note:
     """The note a retired card ships as: its type and identity, a withdrawal notice in place of its content.
 
     It keeps the note type it shipped with (Anki cannot change a note's type on import) and is
     tagged, so the learner's note is updated in place and found with one search.
     """
     notice = f"<p><strong>Withdrawn from the deck.</strong> {htmllib.escape(retired.reason)}</p>"
-    if ctype is CardType.CLOZE:
+    if kind is NoteKind.CLOZE:
         fields: dict[str, str] = {"text": notice.replace("Withdrawn from the deck.",
                                                         "{{c1::Withdrawn}} from the deck.") + _HOW_TO_DELETE}
+    elif kind in (NoteKind.OUTPUT, NoteKind.OUTPUT_TYPED):
+        fields = {"code": notice, "output": "withdrawn", "extra": _HOW_TO_DELETE}
+    elif kind is NoteKind.BASIC_TYPED:
+        fields = {"front": notice, "back": "withdrawn", "extra": _HOW_TO_DELETE}
     else:
         fields = {"front": notice, "back": _HOW_TO_DELETE}
-    values = (*tuple(fields.get(name, "") for name in FIELDS[ctype]), retired.id)
-    return Note(retired.id, ctype, topic, values, (RETIRED_TAG, f"deckgen::{topic}"), (), identity)
+    values = (*tuple(fields.get(name, "") for name in FIELDS[kind]), retired.id)
+    return Note(retired.id, kind, topic, values, (RETIRED_TAG, f"deckgen::{topic}"), (), identity)
 
 
 def render_card(card: Card, result: TopicResult, folder: Path | None = None,
@@ -202,6 +208,10 @@ def render_card(card: Card, result: TopicResult, folder: Path | None = None,
 
     html: dict[str, str] = {}
     for fname, text in card.fields.items():
+        if fname == "code":  # a snippet is shown byte for byte as it ran: nothing filled in
+            html[fname] = memo.convert(code_html(text.text)) if memo is not None else markdown_to_html(
+                code_html(text.text))
+            continue
         images: list[str] = []
 
         def slot(image_html: str, images: list[str] = images) -> str:
@@ -249,6 +259,14 @@ def render_card(card: Card, result: TopicResult, folder: Path | None = None,
         filled = _TEXT_RE.sub(substitute, text.text)
         converted = memo.convert(filled) if memo is not None else markdown_to_html(filled)
         html[fname] = _SLOT_RE.sub(_refill(images), converted)
+    if card.type is CardType.OUTPUT:
+        output, found = output_field(card, result)
+        if output is None:
+            return None, problems  # the snippet did not run; the computation reported why
+        html["output"] = output
+        problems += found
+    elif card.typed and "back" in html:
+        problems += typed_problems(card, plain_text(html["back"]), card.fields["back"].line, "the back reads")
     for name, value in html.items():
         if len(value) > MAX_RENDERED_CHARS:
             problems.append(Problem(card.file, card.fields[name].line, card.id,
@@ -260,8 +278,8 @@ def render_card(card: Card, result: TopicResult, folder: Path | None = None,
                                     card.id, why))
     if problems:
         return None, problems
-    fields = (*tuple(html.get(name, "") for name in FIELDS[card.type]), card.id)
-    return Note(card.id, card.type, card.topic, fields, card_tags(card),
+    fields = (*tuple(html.get(name, "") for name in FIELDS[card.kind]), card.id)
+    return Note(card.id, card.kind, card.topic, fields, card_tags(card),
                 tuple(media[k] for k in sorted(media))), []
 
 
@@ -282,6 +300,8 @@ def _cardless(card: Card, html: dict[str, str]) -> list[tuple[str, str]]:
                              "(a deletion inside a fenced code block is split by highlighting; an empty value "
                              "empties a deletion)")]
         return []
+    if card.type is CardType.OUTPUT:
+        return []  # the front is the snippet, which cannot be empty
     out = []
     if blank("front"):
         out.append(("front", "`front` renders to nothing, so Anki would make no card"))
@@ -315,10 +335,18 @@ def render_topic(topic: Topic, result: TopicResult,
     notes, problems = [], []
     for card in topic.cards:
         problems += check_expectations(card, result.values)
-        note, found = render_card(card, result, topic.cards_path.parent, memo)
-        problems += found
-        if note is not None:
-            notes.append(note)
+        if card.drill is None:
+            note, found = render_card(card, result, topic.cards_path.parent, memo)
+            problems += found
+            notes += [note] if note is not None else []
+            continue
+        for instance in card.drill.instances:
+            one = drill_instance(card, instance, result)
+            if one is None:
+                continue  # the computation failed; it said why
+            note, found = render_card(*one, topic.cards_path.parent, memo)
+            problems += found
+            notes += [replace(note, family=card.id)] if note is not None else []
     return notes, problems
 
 

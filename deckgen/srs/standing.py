@@ -28,9 +28,8 @@ import fsrs_rs_python as fsrs
 
 from ..core.errors import DeckgenError, Problem
 from ..core.project import Project
-from ..core.records import CardType
-from ..core.syntax import cloze_numbers
 from ..deck.cards import load_topics
+from ..deck.manifest import Manifest
 from ..deck.package import guid
 from .memory import DEFAULT_PARAMETERS, MIN_TRAIN_ITEMS, items_from_reviews
 from .reviews import REVIEW, CollectionCard, CollectionData, Review, private_copy, read_connection
@@ -113,16 +112,11 @@ def deck_notes(project: Project, topics: Sequence[str]) -> DeckNotes:
     loaded, problems = load_topics(project, project.select(topics))
     if problems:
         raise DeckgenError(problems)
-    return DeckNotes({guid(c.id): _anki_cards(c.type, c.fields) for t in loaded for c in t.cards})
+    # A renamed card carries the note (and GUID) of the id it was renamed from: the manifest knows which.
+    manifest = Manifest.load(project.manifest_path, project.rel(project.manifest_path))
+    return DeckNotes({guid(manifest.identity(nid)): c.anki_cards() for t in loaded for c in t.cards
+                      for nid in c.note_ids()})
 
-
-def _anki_cards(kind: CardType, fields: dict) -> int:
-    """Cards a note makes (two for reversed, one per cloze number), as the package builds them."""
-    if kind is CardType.REVERSED:
-        return 2
-    if kind is CardType.CLOZE:
-        return len(cloze_numbers(fields["text"].text))
-    return 1
 
 
 def fresh(notes: DeckNotes, params: tuple[float, ...] | None) -> tuple[Deck, Standing]:

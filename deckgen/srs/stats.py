@@ -112,7 +112,8 @@ def collect(project: Project, data: CollectionData, limit: int = 10) -> Stats:
         raise DeckgenError(problems)
     # A renamed card carries the note (and GUID) of the id it was renamed from: the manifest knows which.
     manifest = Manifest.load(project.manifest_path, project.rel(project.manifest_path))
-    by_guid = {guid(manifest.identity(card.id)): (topic, card) for topic in topics for card in topic.cards}
+    by_guid = {guid(manifest.identity(nid)): (topic, card) for topic in topics for card in topic.cards
+               for nid in card.note_ids()}
     owner: dict[int, tuple[str, str, str, int]] = {}  # collection card id -> (topic, content id, file, line)
     other = 0
     for cid, ccard in data.cards.items():

@@ -17,13 +17,16 @@ they excused or hide a typo.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from ...core.errors import DeckgenError, Problem
 from ...core.project import Project
-from ...core.records import Card
-from ...deck.cards import load_topics
+from ...core.records import Card, CardType
+from ...deck.cards import load_all
+from .base import Hit
 from .registry import BY_ID, RULES, SILENCEABLE
+from .standalone import check_long_output, near_duplicates
 
 
 @dataclass(frozen=True, order=True)
@@ -43,19 +46,23 @@ class Finding:
         return str(self.problem())
 
 
-def lint_card(card: Card) -> list[Finding]:
-    """Every finding on one card, after its silences, plus a finding for each silence that matched nothing."""
+def lint_card(card: Card, output: str | None = None, more: Iterable[tuple[str, Hit]] = ()) -> list[Finding]:
+    """Every finding on one card, after its silences, plus a finding for each silence that matched nothing.
+
+    ``output`` is an output card's last computed output; ``more`` the deck-level hits on this card
+    (near-duplicates), which its silences apply to like any other.
+    """
     silenced = {s.rule: s for s in card.silences}
     used: set[str] = set()
     out = []
-    for rule in RULES:
-        if rule.check is None:
-            continue
-        for hit in rule.check(card):
-            if rule.id in silenced:
-                used.add(rule.id)
-            else:
-                out.append(Finding(card.file, hit.line, card.id, rule.id, hit.message))
+    hits: list[tuple[str, Hit]] = [(rule.id, hit) for rule in RULES if rule.check is not None
+                                   for hit in rule.check(card)]
+    hits += [("long-output", hit) for hit in check_long_output(card, output)]
+    for rule_id, hit in [*hits, *more]:
+        if rule_id in silenced:
+            used.add(rule_id)
+        else:
+            out.append(Finding(card.file, hit.line, card.id, rule_id, hit.message))
     for s in card.silences:
         if s.rule not in SILENCEABLE:
             what = "cannot be silenced" if s.rule in BY_ID else "names no rule"
@@ -71,10 +78,31 @@ def lint_card(card: Card) -> list[Finding]:
 
 def lint(project: Project, topics: tuple[str, ...] | list[str] = ()) -> list[Finding]:
     """Lint the named topics (all when none); a content error stops it with a DeckgenError listing them all."""
-    loaded, problems = load_topics(project, project.select(topics))
-    if problems:
-        raise DeckgenError(problems)
-    return sorted(f for topic in loaded for card in topic.cards for f in lint_card(card))
+    loaded = load_all(project, project.select(topics))
+    if loaded.problems:
+        raise DeckgenError(loaded.problems)
+    cards = [card for topic in loaded.topics for card in topic.cards]
+    deck = [card for topic in loaded.everything for card in topic.cards]
+    duplicates: dict[int, list[tuple[str, Hit]]] = {}
+    for card, hit in near_duplicates(cards, deck):
+        duplicates.setdefault(id(card), []).append(("near-duplicate", hit))
+    outputs = _last_outputs(project, cards)
+    return sorted(f for card in cards
+                  for f in lint_card(card, outputs.get(card.id), duplicates.get(id(card), ())))
+
+
+def _last_outputs(project: Project, cards: list[Card]) -> dict[str, str]:
+    """Output cards' outputs from the last build's cache (lint runs nothing; unbuilt ones are skipped)."""
+    from ...compute.cache import Cache
+
+    cache = Cache(project.cache_dir)
+    found = {}
+    for card in cards:
+        if card.type is CardType.OUTPUT:
+            output = cache.load_snippet(cache.snippet_key(card.fields["code"].text))
+            if output is not None:
+                found[card.id] = output
+    return found
 
 
 __all__ = ["RULES", "SILENCEABLE", "Finding", "lint", "lint_card"]

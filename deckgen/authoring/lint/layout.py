@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from ...compute.figures import FIGURE_HEIGHT, FIGURE_WIDTH
+from ...core.records import Card, Text
 from ...core.syntax import CLOZE_OPEN_RE, DISPLAY_MATH_RE, IMAGE_RE, INLINE_MATH_RE, VALUE_RE
 
 # The phone the budgets are written for, in CSS px (templates/card.css).
@@ -336,3 +337,13 @@ def outside_code(text: str) -> str:
                     out[i] = " "
     blanked = "".join(out)
     return CODE_SPAN_RE.sub(lambda m: " " * len(m.group()), blanked)
+
+
+def field_blocks(name: str, text: str) -> list[Block]:
+    """A field's layout blocks: an output card's ``code`` is one code block (shown verbatim)."""
+    return [Block("code", text.rstrip("\n"), 0)] if name == "code" else blocks(text)
+
+
+def prose_fields(card: Card) -> list[Text]:
+    """The fields written as Markdown prose (a snippet is code, not prose)."""
+    return [text for name, text in card.fields.items() if name != "code"]

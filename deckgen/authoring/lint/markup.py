@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from ...core.records import Card, CardType
 from ...core.syntax import CLOZE_OPEN_RE, IMAGE_RE, MATH_RE, VALUE_RE, mask_values
 from .base import Hit
-from .layout import outside_code
+from .layout import outside_code, prose_fields
 
 YEARS = range(1900, 2100)  # a year is a name, not a quantity
 
@@ -34,7 +34,7 @@ _DOLLAR_RE = re.compile(r"\$\$.+?\$\$|(?<![\\$\w])\$(?=\S)[^$\n]+?(?<=\S)(?<!\\)
 
 
 def check_dollar_math(card: Card) -> Iterator[Hit]:
-    for text in card.fields.values():
+    for text in prose_fields(card):
         m = _DOLLAR_RE.search(outside_code(text.text))
         if m:
             shown = " ".join(m.group().split())[:30]
@@ -47,7 +47,7 @@ _PLACEHOLDER_ALT = {"", "figure", "image", "plot", "chart", "graph", "picture", 
 
 
 def check_figure_alt(card: Card) -> Iterator[Hit]:
-    for text in card.fields.values():
+    for text in prose_fields(card):
         for m in IMAGE_RE.finditer(text.text):
             alt = " ".join(VALUE_RE.sub("0", m.group("alt")).split())
             name = m.group("src").removeprefix("fig:").rsplit(".", 1)[0]
@@ -112,7 +112,7 @@ def typed_numbers(text: str) -> Iterator[tuple[int, str]]:
 
 
 def check_typed_number(card: Card) -> Iterator[Hit]:
-    for text in card.fields.values():
+    for text in prose_fields(card):
         for offset, number in typed_numbers(text.text):
             yield Hit(text.line_of(offset), f"{number!r} is typed by hand: compute it in compute.py "
                                             "(`ctx.value`) and write `{{ name:spec }}`, so it cannot drift "

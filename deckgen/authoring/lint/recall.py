@@ -37,7 +37,7 @@ def sentences(prose: str) -> int:
 
 
 def check_several_facts(card: Card) -> Iterator[Hit]:
-    if card.type is CardType.CLOZE:
+    if "back" not in card.fields:  # cloze and output cards have no written answer
         return
     back = card.fields["back"]
     parts = blocks(back.text)
@@ -72,6 +72,8 @@ def _contains(haystack: str, needle: str) -> bool:
 def check_giveaway(card: Card) -> Iterator[Hit]:
     if card.type is CardType.CLOZE:
         yield from _cloze_giveaway(card)
+        return
+    if "back" not in card.fields:
         return
     front, back = card.fields["front"], card.fields["back"]
     q = _norm(front.text)
@@ -127,7 +129,7 @@ _OPEN_QUESTION = re.compile(r"\b(what|why|how|which|when|where|who|explain|name|
 
 
 def check_yes_no(card: Card) -> Iterator[Hit]:
-    if card.type is CardType.CLOZE:
+    if "back" not in card.fields:
         return
     front, back = card.fields["front"], card.fields["back"]
     m = _YES_NO.match(visible(back.text))

@@ -33,6 +33,7 @@ from .size import (
     check_long_front,
     check_wide_math,
 )
+from .standalone import OUTPUT_COLS, OUTPUT_LINES, check_refers_elsewhere, check_run_outcome, check_typed_one_line
 
 RULES: tuple[Rule, ...] = (
     Rule("long-answer", f"The answer side (question above the answer; a cloze's whole text) must fit one screen of a "
@@ -69,8 +70,19 @@ RULES: tuple[Rule, ...] = (
          check_code_too_long),
     Rule("wide-math", f"Display math wider than about {MATH_COLS} symbols scrolls sideways on a phone.",
          check_wide_math),
+    Rule("refers-elsewhere", "A card is reviewed alone: its question must not point at another card's run, "
+                             "example or model (\"that run\", \"the same network\", \"the running example\").",
+         check_refers_elsewhere),
+    Rule("run-outcome", "An answer made of a seeded run's numbers, about a run the question does not define, "
+                        "is not worth remembering: ask for the rule, put the numbers in `extra`.", check_run_outcome),
+    Rule("typed-one-line", "A typed answer (typed: true) is compared as one line: the back, or the output, must be "
+                           "a single short line.", check_typed_one_line),
+    Rule("long-output", f"An output card's output is read at a glance: at most {OUTPUT_LINES} lines of "
+                        f"{OUTPUT_COLS} characters (from `expect`, or the last build).", None),
+    Rule("near-duplicate", "Two cards whose questions share most of their words split one memory in two: keep one "
+                           "card per question (across the whole deck).", None),
     Rule("unused-silence", "A `lint:` silence that no longer matches a finding on its card; remove it.", None),
 )
 BY_ID = {r.id: r for r in RULES}
 # Rule ids a card may switch off with ``lint:`` (an unused silence cannot itself be silenced).
-SILENCEABLE: tuple[str, ...] = tuple(r.id for r in RULES if r.check is not None)
+SILENCEABLE: tuple[str, ...] = tuple(r.id for r in RULES if r.id != "unused-silence")

@@ -17,8 +17,10 @@ from .layout import (
     SCREEN_PX,
     Height,
     blocks,
+    field_blocks,
     height,
     placeholders,
+    prose_fields,
     tex_width,
 )
 
@@ -38,6 +40,11 @@ def _answer_side(card: Card) -> tuple[str, Height, Text]:
     f = card.fields
     if card.type is CardType.CLOZE:
         return "the cloze text", height(f["text"].text), f["text"]
+    if card.type is CardType.OUTPUT:  # the prompt, the snippet, and (when pinned) the output
+        code = f["code"]
+        output = card.expect_output.text if card.expect_output is not None else ""
+        fenced = f"What does this code print?\n\n```\n{code.text}\n```\n" + (f"```\n{output}\n```" if output else "")
+        return "snippet and output", height(fenced), code
     return "question and answer", height(f["front"].text) + Height(HR_PX) + height(f["back"].text), f["back"]
 
 
@@ -75,8 +82,8 @@ def check_empty_extra(card: Card) -> Iterator[Hit]:
 
 
 def check_code_too_wide(card: Card) -> Iterator[Hit]:
-    for text in card.fields.values():
-        for b in blocks(text.text):
+    for name, text in card.fields.items():
+        for b in field_blocks(name, text.text):
             if b.kind != "code":
                 continue
             for i, line in enumerate(b.text.splitlines()):
@@ -89,8 +96,8 @@ def check_code_too_wide(card: Card) -> Iterator[Hit]:
 
 
 def check_code_too_long(card: Card) -> Iterator[Hit]:
-    for text in card.fields.values():
-        for b in blocks(text.text):
+    for name, text in card.fields.items():
+        for b in field_blocks(name, text.text):
             n = len(b.text.splitlines())
             if b.kind == "code" and n > CODE_LINES:
                 yield Hit(text.line_of(b.offset), f"code block of {n} lines, over {CODE_LINES}: show only the "
@@ -98,7 +105,7 @@ def check_code_too_long(card: Card) -> Iterator[Hit]:
 
 
 def check_wide_math(card: Card) -> Iterator[Hit]:
-    for text in card.fields.values():
+    for text in prose_fields(card):
         for b in blocks(text.text):
             if b.kind == "math":
                 w = tex_width(b.text)
