@@ -76,7 +76,7 @@ class NoteType:
         )
 
 
-_OUTPUT_FRONT = ('<div class="dg dg-front dg-output-card"><div class="dg-ask">What does this code print?</div>'
+_OUTPUT_FRONT = ('<div class="dg dg-front dg-output-card"><div class="dg-ask">What does this print (or raise)?</div>'
                  "{{Code}}</div>")
 
 NOTE_TYPES: dict[NoteKind, NoteType] = {
