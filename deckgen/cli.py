@@ -122,11 +122,12 @@ def build_cmd(project_dir: Path, topics: tuple[str, ...], jobs: int | None, fres
 @main.command("check")
 @project_option
 @compute_options
+@click.option("--quiet", "-q", is_flag=True, help="No progress lines.")
 def check_cmd(project_dir: Path, topics: tuple[str, ...], jobs: int | None, fresh: bool,
-              timeout: float | None) -> None:
+              timeout: float | None, quiet: bool) -> None:
     """Validate all content and run every computation; write no package."""
     project = load_project(project_dir)
-    report = check(project, BuildOptions(topics=topics, jobs=jobs, fresh=fresh, timeout=timeout), _Progress(False))
+    report = check(project, BuildOptions(topics=topics, jobs=jobs, fresh=fresh, timeout=timeout), _Progress(quiet))
     for line in report.account.lines():
         click.echo(f"  a build would have {line}", err=True)
     if report.problems:

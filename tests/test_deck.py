@@ -133,3 +133,47 @@ def test_every_figure_has_a_night_variant_on_the_night_background(real):
             lum_day = ImageStat.Stat(day.convert("L")).mean[0]
             lum_night = ImageStat.Stat(night.convert("L")).mean[0]
         assert lum_night < lum_day - 40, fig.name
+
+
+def test_every_output_card_shows_what_its_code_prints_alone(real, tmp_path):
+    """The Output field is what `python snippet.py` prints with the project's Python, run on its own
+    in a fresh interpreter (not the build's warm worker): stdout, and when it raises, the last line
+    of the traceback."""
+    import concurrent.futures
+    import subprocess
+    import sys
+
+    project, report = real
+    with zipfile.ZipFile(report.out) as zf:
+        (tmp_path / "c.db").write_bytes(zf.read("collection.anki2"))
+    import json
+    import sqlite3
+
+    db = sqlite3.connect(tmp_path / "c.db")
+    models = json.loads(db.execute("select models from col").fetchone()[0])
+    output_types = {int(i): [f["name"] for f in m["flds"]] for i, m in models.items() if "Output" in m["name"]}
+    shipped = {}
+    for mid, flds in db.execute("select mid, flds from notes").fetchall():
+        if mid in output_types:
+            values = dict(zip(output_types[mid], flds.split("\x1f"), strict=True))
+            shipped[values["Id"]] = htmllib.unescape(values["Output"])
+    topics, _ = load_topics(project, project.topics())
+    snippets = {c.id: c.fields["code"].text for t in topics for c in t.cards if c.type.value == "output"}
+    assert snippets and set(snippets) == set(shipped)
+
+    def alone(item: tuple[str, str]) -> tuple[str, str]:
+        card_id, code = item
+        folder = tmp_path / card_id
+        folder.mkdir()
+        (folder / "snippet.py").write_text(code)
+        run = subprocess.run([sys.executable, "snippet.py"], cwd=folder, capture_output=True, text=True,
+                             timeout=120)
+        out = run.stdout
+        if run.returncode != 0:
+            out += ("" if not out or out.endswith("\n") else "\n") + run.stderr.rstrip("\n").splitlines()[-1]
+        return card_id, out.rstrip("\n")
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
+        printed = dict(pool.map(alone, sorted(snippets.items())))
+    wrong = {cid: (shipped[cid], printed[cid]) for cid in snippets if shipped[cid] != printed[cid]}
+    assert wrong == {}

@@ -340,6 +340,52 @@ CASES = [
     case("surrogate-in-a-value", t(y("cards:", "  - id: a", "    front: q", "    back: '{{ v }}'"),
                                    y("def compute(ctx):", "    ctx.value('v', 'x\\ud800')")),
          "content/t/compute.py:2: value 'v': text with a lone surrogate cannot be shown on a card"),
+    # --- cards that run: output cards and drills ----------------------------------------------------
+    case("hangs-snippet", {**t(y("cards:", "  - id: a", "    type: output", "    code: |", "      import time",
+                                 "      time.sleep(60)")),
+                           "deckgen.yaml": "deck: Test Deck\nquestions: questions.yaml\ntimeout: 4\n"},
+         "content/t/cards.yaml:5: card a: the snippet runs longer than 2 s: a card's snippet runs in a moment"),
+    case("snippet-floods-stdout", t(y("cards:", "  - id: a", "    type: output", "    code: |",
+                                      "      for i in range(1000):", "          print(i)")),
+         "content/t/cards.yaml:5: card a: the snippet floods the screen (1000 lines, 3889 characters; at most 40 "
+         "lines): print only what the question is about"),
+    case("snippet-writes-a-file", t(y("cards:", "  - id: a", "    type: output", "    code: |",
+                                      "      open('x.txt', 'w').write('hi')", "      print(1)")),
+         "content/t/cards.yaml:5: card a: the snippet writes a file (x.txt): a card's snippet only prints"),
+    case("snippet-differs-between-runs", t(y("cards:", "  - id: a", "    type: output", "    code: |",
+                                             "      import torch", "      print(torch.randint(0, 10**9, (1,)))")),
+         rx(r"content/t/cards\.yaml:5: card a: the snippet prints something different each run \(line 1: "
+            r"'tensor\(\[\d+\]\)' then 'tensor\(\[\d+\]\)'\): it depends on unseeded randomness, time or memory "
+            r"addresses; seed it \(torch\.manual_seed\(0\)\) or print something that does not change")),
+    case("snippet-imports-a-missing-module", t(y("cards:", "  - id: a", "    type: output", "    code: |",
+                                                 "      import flash_attn_not_installed")),
+         "content/t/cards.yaml:5: card a: the snippet imports a module that is not installed (ModuleNotFoundError: "
+         "No module named 'flash_attn_not_installed'); a card's snippet runs with the project's Python"),
+    case("snippet-output-differs-from-expect", t(y("cards:", "  - id: a", "    type: output", "    code: |",
+                                                   "      print(7 // 2)", "    expect: '3.5'")),
+         "content/t/cards.yaml:6: card a: the snippet's output differs from `expect` (line 1: expected '3.5', got "
+         "'3'): the pinned behaviour changed; check the card and update `expect`"),
+    case("typed-output-of-two-lines", t(y("cards:", "  - id: a", "    type: output", "    typed: true",
+                                          "    code: |", "      print(1)", "      print(2)")),
+         "content/t/cards.yaml:6: card a: a typed answer must be one line, and the snippet prints 2 lines; remove "
+         "`typed: true`"),
+    case("drill-ids-collide", t(y("cards:", "  - id: d", "    type: drill", "    function: f", "    params:",
+                                  "      - {n: 1.5}", "      - {n: '1p5'}", "    front: '{{ n }}?'",
+                                  "    back: '{{ m }}'"),
+                                y("def f(n):", "    return {'m': 1}")),
+         "content/t/cards.yaml:6: card d: params at lines 6 and 7 give the same card id d--n1p5 (two parameter sets "
+         "that differ only in case or punctuation, or a repeat)"),
+    case("drill-function-missing", t(y("cards:", "  - id: d", "    type: drill", "    function: f", "    params:",
+                                       "      - {n: 1}", "    front: '{{ n }}?'", "    back: '{{ m }}'"),
+                                     y("def g(n):", "    return {'m': 1}", "def compute(ctx):", "    pass")),
+         "content/t/compute.py: drill d: compute.py defines no function 'f' (its `function:`)"),
+    case("drill-function-raises", t(y("cards:", "  - id: d", "    type: drill", "    function: f", "    params:",
+                                      "      - {n: 0}", "    front: '{{ n }}?'", "    back: '{{ m }}'"),
+                                    y("def f(n):", "    return {'m': 1 / n}")),
+         "content/t/compute.py:2: ZeroDivisionError: division by zero"),
+    case("drill-without-compute", t(y("cards:", "  - id: d", "    type: drill", "    function: f", "    params:",
+                                      "      - {n: 1}", "    front: '{{ n }}?'", "    back: '{{ m }}'")),
+         "content/t/cards.yaml:4: card d: drill function 'f': the topic has no compute.py to define it"),
     # --- settings, questions, manifest, folders, output -------------------------------------------
     case("settings-yaml-syntax", {"deckgen.yaml": y("deck: X", "questions: questions.yaml", "  timeout: 3")},
          "deckgen.yaml:3:3: `timeout:` is indented more than `questions:` above it, so YAML reads it as part of "
@@ -417,7 +463,7 @@ def test_broken_input_is_one_clean_line_and_writes_nothing(tmp_path, bad: Case):
     assert _package_state(root) == before
     assert (root / "content/manifest.json").read_bytes() == manifest
     if not any(p.endswith("compute.py") for p in bad.files) and "--out" not in bad.args:
-        checked = run_cli("check", "--project", root, *args)
+        checked = run_cli("check", "--project", root, "-q", *args)
         assert checked.exit_code == 1
         _assert_clean_failure(checked.output, bad.errors)
         assert _package_state(root) == before

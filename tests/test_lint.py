@@ -352,6 +352,72 @@ def test_cli_output_and_exit_codes(make_project, cli):
     assert result.exit_code == 0 and [line.split()[0] for line in result.output.splitlines()] == [r.id for r in RULES]
 
 
+# ------------------------------------------------------------------------------ standing alone, cards that run
+
+@pytest.mark.parametrize("front", [
+    "In the running example, why does the loss plateau?",
+    "Trained on the same MLP as before, which optimizer wins?",
+    "After that run, what is the final accuracy?",
+    "What does the figure shown above tell us?",
+])
+def test_refers_elsewhere_fires_on_pointers_outside_the_card(make_project, front):
+    assert "refers-elsewhere" in rules(make_project, basic(front, "Because the step is too large for it."))
+
+
+def test_refers_elsewhere_is_quiet_on_a_card_that_defines_its_set_up(make_project):
+    front = "A 2-layer MLP (784-256-10, ReLU) is trained with SGD at lr 0.1 and with Adam. Which drops faster early?"
+    assert "refers-elsewhere" not in rules(make_project, basic(front, "Adam, in the first hundred steps."))
+
+
+def test_run_outcome(make_project):
+    seeded = basic("After training the demo for 100 steps, what loss is reached?", "{{ loss:.3f }}")
+    assert "run-outcome" in rules(make_project, seeded)
+    rule = basic("After 100 steps of SGD, why is Adam's loss lower on a badly scaled problem?",
+                 "It divides each coordinate's step by its own gradient scale, so the flat directions move too "
+                 "(here {{ loss:.3f }}).")
+    assert "run-outcome" not in rules(make_project, rule)
+
+
+def test_typed_one_line(make_project):
+    one = "id: c1\nfront: 'Conv 3x3, stride 1, no padding, 32x32 input: output side?'\nback: '30'\ntyped: true\n" \
+          "covers: [q-one]\n"
+    assert "typed-one-line" not in rules(make_project, one)
+    two = one.replace("back: '30'", "back: |\n  30\n\n  because 32 - 3 + 1")
+    assert "typed-one-line" in rules(make_project, two)
+    output = ("id: c1\ntype: output\ntyped: true\ncode: |\n  print(1)\n  print(2)\nexpect: |\n  1\n  2\n"
+              "covers: [q-one]\n")
+    assert "typed-one-line" in rules(make_project, output)
+
+
+def test_long_output_and_snippet_size(make_project):
+    def output(code: list[str], expect: list[str]) -> str:
+        return ("id: c1\ntype: output\ncode: |\n" + "".join(f"  {line}\n" for line in code)
+                + "expect: |\n" + "".join(f"  {line}\n" for line in expect) + "covers: [q-one]\n")
+
+    assert rules(make_project, output(["print(1)"], ["1"])) == set()
+    assert rules(make_project, output(["print(1)"], [str(i) for i in range(13)])) == {"long-output"}
+    assert rules(make_project, output(["print(1)"], ["x" * 77])) == {"long-output"}
+    assert rules(make_project, output(["x = " + "1" * 40], ["1"])) == {"code-too-wide"}
+    assert rules(make_project, output([f"a{i} = {i}" for i in range(13)], ["1"])) == {"code-too-long"}
+
+
+def test_near_duplicate_across_the_deck(make_project):
+    a = basic("Why does Adam need bias correction in its first steps?",
+              "Its moment estimates start at zero, so early averages are biased towards zero.", card_id="a1")
+    b = basic("Why does Adam need a bias correction during its first steps?",
+              "The moment estimates start at zero, so the early averages are biased toward zero.", card_id="b1")
+    c = basic("Why does AdamW decouple weight decay from the gradient?",
+              "So the decay is not rescaled by the adaptive denominator.", card_id="c1")
+    # Word weights come from the whole deck (TF-IDF): a realistic deck has many unrelated cards.
+    topics = ["dropout", "batch norm", "label smoothing", "gradient clipping", "weight tying", "beam search",
+              "early stopping", "mixup", "warmup", "pruning", "distillation", "quantization"]
+    others = [basic(f"What problem does {t} address?", f"It is explained by {t} itself, reason {i}.",
+                    card_id=f"o{i}") for i, t in enumerate(topics)]
+    found = findings(make_project, a, b, c, *others)
+    assert found == [("near-duplicate", 9)]  # card b1, after a1 (lines 3-8)
+    assert [r for r, _ in findings(make_project, a, c, *others)] == []
+
+
 def test_shipped_content_lints_clean():
     """CI runs this: the real deck has no findings (each silence in it carries its reason)."""
     found = lint(load_project(ROOT))

@@ -16,7 +16,7 @@ import types
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..core.errors import Problem
 from ..core.fs import atomic_write
@@ -185,8 +185,8 @@ def _bare_main() -> Iterator[None]:
         sys.modules["__main__"] = saved
 
 
-def _request(project: Project, job: _Job) -> worker.Request:
-    from . import worker
+def _request(project: Project, job: _Job, timeout: float) -> worker.Request:
+    from . import snippets, worker
 
     topic = job.topic
     package_dir = str(Path(worker.__file__).resolve().parent)
@@ -194,7 +194,9 @@ def _request(project: Project, job: _Job) -> worker.Request:
               str(project.root / ".git"))
     compute = str(topic.compute_path) if job.base is None and topic.compute_path is not None else None
     return worker.Request(topic.name, compute, str(project.root), str(project.content_dir), ignore,
-                          str(topic.cards_path.parent), drill_requests(topic) if compute else (), job.snippets)
+                          str(topic.cards_path.parent), drill_requests(topic) if compute else (), job.snippets,
+                          min(snippets.SNIPPET_SECONDS, timeout / 2),  # a hang is the snippet's, not the topic's
+                          topic.declares_drills)
 
 
 def _run_all(project: Project, cache: Cache, todo: list[_Job], options: ComputeOptions,
@@ -213,7 +215,7 @@ def _run_all(project: Project, cache: Cache, todo: list[_Job], options: ComputeO
             while pending and len(running) < jobs:
                 job = pending.pop(0)
                 parent, child = ctx.Pipe(duplex=False)
-                proc = ctx.Process(target=worker.run, args=(child, _request(project, job)),
+                proc = ctx.Process(target=worker.run, args=(child, _request(project, job, options.timeout)),
                                    name=f"deckgen-{job.topic.name}", daemon=True)
                 with _bare_main():
                     proc.start()
@@ -229,15 +231,15 @@ def _run_all(project: Project, cache: Cache, todo: list[_Job], options: ComputeO
                 if r.conn in ready or r.process.sentinel in ready:
                     outcome = _receive(r)
                 elif elapsed >= options.timeout:
-                    r.process.kill()
-                    outcome = worker.Failure(str(r.topic.compute_path), None,
+                    _kill(r.process)
+                    outcome = worker.Failure(str(r.topic.compute_path or r.topic.cards_path), None,
                                              f"computation timed out after {options.timeout:g} s")
                 else:
                     continue
                 running.remove(r)
                 r.process.join(0.5)
                 if r.process.is_alive():  # the result is in; a thread the code left running must not hold us up
-                    r.process.kill()
+                    _kill(r.process)
                     r.process.join(5)
                 r.conn.close()
                 result = _finish(project, cache, r, outcome, problems)
@@ -248,9 +250,21 @@ def _run_all(project: Project, cache: Cache, todo: list[_Job], options: ComputeO
                 progress(r.topic.name, "done" if result is not None else "failed", elapsed)
     finally:
         for r in running:
-            r.process.kill()
+            _kill(r.process)
             r.process.join(5)
     return results
+
+
+def _kill(process: Any) -> None:
+    """Kill a worker and everything it started (a snippet's child, a subprocess of the author's code):
+    the worker leads its own process group."""
+    import os
+    import signal
+
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError, TypeError):
+        process.kill()
 
 
 def _receive(r: _Running) -> worker.Success | worker.Failure:
@@ -264,7 +278,8 @@ def _receive(r: _Running) -> worker.Success | worker.Failure:
         pass
     r.process.join(5)
     code = r.process.exitcode
-    return worker.Failure(str(r.topic.compute_path), None, f"computation process died (exit code {code})")
+    return worker.Failure(str(r.topic.compute_path or r.topic.cards_path), None,
+                          f"computation process died (exit code {code})")
 
 
 def _finish(project: Project, cache: Cache, r: _Running, outcome: worker.Success | worker.Failure,

@@ -32,7 +32,7 @@ import traceback
 from dataclasses import dataclass
 from typing import Any
 
-SNIPPET_SECONDS = 20.0  # one run of one snippet
+SNIPPET_SECONDS = 20.0  # one run of one snippet at most (less when the project's time limit is shorter)
 MAX_OUTPUT_LINES = 40  # more floods a phone screen: the card could not be read
 MAX_OUTPUT_CHARS = 4000
 SEEDS = (1, 2)  # different on purpose: equal outputs show the snippet does not depend on them
@@ -48,11 +48,12 @@ class SnippetOutcome:
     problem: str | None = None
 
 
-def run(code: str) -> SnippetOutcome:
-    """Run ``code`` twice, each in a clean child process; its output, or the problem with it."""
+def run(code: str, seconds: float = SNIPPET_SECONDS) -> SnippetOutcome:
+    """Run ``code`` twice, each in a clean child process of at most ``seconds``; its output, or the
+    problem with it."""
     runs = []
     for seed in SEEDS:
-        outcome = _run_once(code, seed)
+        outcome = _run_once(code, seed, seconds)
         if outcome.problem is not None:
             return outcome
         runs.append(outcome.output or "")
@@ -75,7 +76,7 @@ def _first_difference(a: str, b: str) -> str:
     return "different number of lines"
 
 
-def _run_once(code: str, seed: int) -> SnippetOutcome:
+def _run_once(code: str, seed: int, seconds: float) -> SnippetOutcome:
     scratch = tempfile.mkdtemp(prefix="deckgen-snippet-")
     read_end, write_end = os.pipe()
     for stream in (sys.stdout, sys.stderr):
@@ -93,12 +94,12 @@ def _run_once(code: str, seed: int) -> SnippetOutcome:
         os._exit(0)
     os.close(write_end)
     try:
-        data = _read(read_end, pid)
+        data = _read(read_end, pid, seconds)
     finally:
         os.close(read_end)
         shutil.rmtree(scratch, ignore_errors=True)
     if data is None:
-        return SnippetOutcome(None, f"runs longer than {SNIPPET_SECONDS:g} s: a card's snippet runs in a moment")
+        return SnippetOutcome(None, f"runs longer than {seconds:g} s: a card's snippet runs in a moment")
     try:
         result = json.loads(data)
     except ValueError:
@@ -116,9 +117,9 @@ def _run_once(code: str, seed: int) -> SnippetOutcome:
     return SnippetOutcome(output.rstrip("\n"))
 
 
-def _read(fd: int, pid: int) -> bytes | None:
+def _read(fd: int, pid: int, seconds: float) -> bytes | None:
     """The child's JSON answer, or None when it ran out of time (it is killed)."""
-    deadline = time.monotonic() + SNIPPET_SECONDS
+    deadline = time.monotonic() + seconds
     chunks: list[bytes] = []
     while True:
         left = deadline - time.monotonic()

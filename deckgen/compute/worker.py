@@ -53,6 +53,8 @@ class Request:
     # (family id, compute.py function, ((instance id, parameters as JSON), ...)) for each drill family
     drills: tuple[tuple[str, str, tuple[tuple[str, str], ...]], ...] = ()
     snippets: tuple[tuple[str, str], ...] = ()  # (output card id, code) to run
+    snippet_seconds: float = 20.0  # the time limit of one run of one snippet
+    declares_drills: bool = False  # compute.py may hold only drill functions (no compute(ctx))
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,8 @@ class Failure:
 
 def run(conn: Connection, request: Request) -> None:
     """Process entry point: compute one topic and send back a Success or a Failure."""
+    with contextlib.suppress(OSError):
+        os.setpgid(0, 0)  # a group of its own: the parent's kill reaches every process the run started
     try:
         result: Success | Failure = _run(request)
     except BaseException as exc:  # anything at all: the parent must get an answer
@@ -159,13 +163,18 @@ def _run(request: Request) -> Success | Failure:
         elif event in WRITE_EVENTS and isinstance(args[WRITE_EVENTS[event]], str | bytes | os.PathLike):
             written.add(os.path.abspath(os.fsdecode(args[WRITE_EVENTS[event]])))
 
+    # Snippets first: each is forked from this process as the fork server left it, before the
+    # topic's code can change torch's global state (default dtype, flags) or install audit hooks.
+    from . import snippets
+
+    start = time.perf_counter()
+    outputs = {card_id: snippets.run(code, request.snippet_seconds) for card_id, code in request.snippets}
     preloaded = set(sys.modules)  # torch, matplotlib, ...: never project files, and 2,000 of them
     sys.addaudithook(audit)
     _seed()
     path = Path(request.compute_path) if request.compute_path else None
     topic_dir = str(path.parent) if path is not None else request.topic_dir
     sys.path[:0] = [topic_dir, request.content_dir]
-    start = time.perf_counter()
     out, err = _LocatedStdout(Path(request.content_dir).resolve()), io.StringIO()
     raw_out, raw_err = io.BytesIO(), io.BytesIO()
     ctx = Context()
@@ -183,9 +192,6 @@ def _run(request: Request) -> Success | Failure:
         raise
     if figures is None:
         return Failure(str(path), None, "defines no compute(ctx) function", _joined(err, raw_err))
-    from . import snippets
-
-    outputs = {card_id: snippets.run(code) for card_id, code in request.snippets}
     seconds = time.perf_counter() - start
     deps = _dependencies(opened, [m for name, m in sys.modules.items() if name not in preloaded], request)
     left = _left_in_project(written, request)
@@ -197,7 +203,7 @@ def _run(request: Request) -> Success | Failure:
 def _execute(request: Request, path: Path, ctx: Any) -> tuple[dict[str, tuple[bytes, bytes]] | None,
                                                                dict[str, dict[str, Value]]]:
     """Import the topic's module, call ``compute(ctx)``, render its figures and answer its drills
-    (figures None: the module defines no compute)."""
+    (figures None: the module defines neither compute nor anything a drill calls)."""
     import importlib.util
 
     spec = importlib.util.spec_from_file_location(f"deckgen_topic_{request.topic.replace('-', '_')}", path)
@@ -209,8 +215,10 @@ def _execute(request: Request, path: Path, ctx: Any) -> tuple[dict[str, tuple[by
     spec.loader.exec_module(module)
     compute = getattr(module, "compute", None)
     if not callable(compute):
-        return None, {}
-    compute(ctx)
+        if not request.declares_drills:  # a compute.py that does nothing at all is a mistake
+            return None, {}
+    else:
+        compute(ctx)
     figures = {spec_.name: render(spec_) for spec_ in ctx.figures.values()}
     return figures, _drills(request, path, module)
 
@@ -301,6 +309,8 @@ def _dependencies(opened: set[str], modules: Any, request: Request) -> list[str]
         file = getattr(module, "__file__", None)
         if isinstance(file, str):
             candidates.add(file)
+    if request.compute_path is None:
+        return []  # only snippets ran: they are cached by their own text
     compute = Path(request.compute_path).resolve()
     deps = set()
     for name in candidates:

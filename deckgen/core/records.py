@@ -199,6 +199,8 @@ class Topic:
     cards_path: Path
     compute_path: Path | None
     retired: tuple[Retirement, ...] = ()
+    # cards.yaml has drill cards, valid or not: its compute.py may then hold only drill functions
+    declares_drills: bool = False
 
     def figure_names(self) -> set[str]:
         """Every computed figure the topic's cards show (each counted once)."""

@@ -89,7 +89,8 @@ def load_topic(project: Project, paths: TopicPaths) -> tuple[Topic, list[Problem
             card = _card(raw, line, paths.name, col)
             if card is not None:
                 cards.append(card)
-    return Topic(paths.name, title.strip(), tuple(cards), paths.cards, paths.compute, retired), col.problems
+    drills = isinstance(raw_cards, LocList) and any(isinstance(r, dict) and r.get("type") == "drill" for r in raw_cards)
+    return Topic(paths.name, title.strip(), tuple(cards), paths.cards, paths.compute, retired, drills), col.problems
 
 
 def _retired(data: LocDict, col: _Collector) -> tuple[Retirement, ...]:

@@ -43,7 +43,8 @@ def _answer_side(card: Card) -> tuple[str, Height, Text]:
     if card.type is CardType.OUTPUT:  # the prompt, the snippet, and (when pinned) the output
         code = f["code"]
         output = card.expect_output.text if card.expect_output is not None else ""
-        fenced = f"What does this print (or raise)?\n\n```\n{code.text}\n```\n" + (f"```\n{output}\n```" if output else "")
+        fenced = (f"What does this print (or raise)?\n\n```\n{code.text}\n```\n"
+                  + (f"```\n{output}\n```" if output else ""))
         return "snippet and output", height(fenced), code
     return "question and answer", height(f["front"].text) + Height(HR_PX) + height(f["back"].text), f["back"]
 
