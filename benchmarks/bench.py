@@ -11,7 +11,9 @@ Scenarios:
 
 * ``cold``      empty ``.deckgen-cache``: every topic computes (default 3 runs; about a minute
                 each on a busy machine since figures gained night variants);
-* ``no-change`` rebuild with nothing changed;
+* ``cold-cached-snippets`` the same cold build with the output cards' snippets already cached:
+                the difference from ``cold`` is what running the snippets adds (target: at most 5 s);
+* ``no-change`` rebuild with nothing changed (nothing computed: snippets are cached too);
 * ``text-edit`` one card's ``back`` gets a different appended paragraph before each run (so the
                 note really changes: the build must report exactly 1 note changed);
 * ``code-edit`` one topic's ``compute.py`` gets a different appended comment line before each run:
@@ -90,6 +92,7 @@ IMPORT_LINE = re.compile(r"^import time:\s+(\d+) \|\s+\d+ \| (\s*)(\S+)\s*$")
 
 NO_CHANGE_TARGET_S = 1.0
 NO_CHANGE_COLD_RATIO = 0.15
+SNIPPETS_COLD_TARGET_S = 5.0  # issue 16: the output cards' snippets add at most this to a cold build
 
 
 class BenchError(Exception):
@@ -357,7 +360,7 @@ def _deckgen_parse_yaml(src: Path | None) -> Any:
     """deckgen's own line-tracking YAML loader (from the snapshot when there is one)."""
     if src is not None and str(src) not in sys.path:
         sys.path.insert(0, str(src))
-    from deckgen.content import parse_yaml
+    from deckgen.core.yamlfile import parse_yaml
 
     return parse_yaml
 
@@ -604,6 +607,24 @@ def bench(tmp: Path, opts: argparse.Namespace, runs: int, cold_runs: int) -> dic
         worker_seconds.append(cache_seconds(project))
         say(f"  {run.wall_s:.1f} s, {len(run.computed)} computed")
 
+    # Cold without snippets: the same cold build, except that the output cards' snippets are cached
+    # (their cache folder kept): the difference from ``cold`` is what running the snippets adds.
+    nosnip = scen["cold-cached-snippets"] = Scenario("cold-cached-snippets")
+    for i in range(cold_runs):
+        for d in (".deckgen-cache", "figures", "build"):
+            if d == ".deckgen-cache" and (project / d).is_dir():
+                for entry in (project / d).iterdir():
+                    if entry.name != "snippets":
+                        shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+            else:
+                shutil.rmtree(project / d, ignore_errors=True)
+        out.unlink(missing_ok=True)
+        say(f"cold with cached snippets {i + 1}/{cold_runs} ...")
+        nosnip.runs.append(timed_build(env, project, out, extra))
+        say(f"  {nosnip.runs[-1].wall_s:.1f} s")
+    snippets = len(list((project / ".deckgen-cache" / "snippets").glob("*.json")))
+    info["snippets"] = snippets
+
     # Make sure the cache and the manifest are current (also after --skip-cold).
     warm = timed_build(env, project, out, extra)
     say(f"warm-up: {warm.wall_s:.2f} s, {len(warm.computed)} computed, {warm.changed} notes changed")
@@ -650,7 +671,8 @@ def bench(tmp: Path, opts: argparse.Namespace, runs: int, cold_runs: int) -> dic
 
     # import torch (and everything the fork server preloads) in a fresh process.
     torch_s = Stats.of([time_process(env, "import torch")[0] for _ in range(min(runs, 3))])
-    preload = "from deckgen.worker import PRELOAD\nimport importlib\nfor m in PRELOAD: importlib.import_module(m)"
+    preload = ("from deckgen.compute.worker import PRELOAD\nimport importlib\n"
+               "for m in PRELOAD: importlib.import_module(m)")
     preload_s = Stats.of([time_process(env, preload)[0] for _ in range(min(runs, 3))])
 
     apkg = apkg_info(out)
@@ -690,6 +712,12 @@ def analyse(scen: dict[str, Scenario], info: dict[str, Any], worker_seconds: lis
                         f"computed {nc_computed or 'none'}; changed {[r.changed for r in nc.runs]}"))
     checks.append(Check("no-change: torch not imported (-X importtime, fork server included)",
                         torch_in(nc.verify) is False, f"torch imported: {torch_in(nc.verify)}"))
+    if "cold" in med and "cold-cached-snippets" in med:
+        added = med["cold"] - med["cold-cached-snippets"]
+        checks.append(Check(f"{info.get('snippets', 0)} snippets add <= {SNIPPETS_COLD_TARGET_S:g} s to a cold build",
+                            added <= SNIPPETS_COLD_TARGET_S,
+                            f"median cold {med['cold']:.1f} s - with snippets cached "
+                            f"{med['cold-cached-snippets']:.1f} s = {added:+.1f} s"))
     if "cold" in med:
         checks.append(Check(f"no-change / cold <= {NO_CHANGE_COLD_RATIO:.0%}",
                             med["no-change"] / med["cold"] <= NO_CHANGE_COLD_RATIO,
@@ -795,14 +823,14 @@ def print_table(r: dict[str, Any]) -> None:
           f"git {info['git']['head']}{' (dirty)' if info['git']['dirty'] else ''}")
     print("wall seconds; cpu = user+sys of the deckgen process alone (cold and code-edit work in the fork server "
           "is not in it); load = 1-min load average before the run")
-    print(f"{'scenario':<11} {'n':>2}  {'median':>7}  {'min-max':<15}  {'IQR':>10}   {'cpu med':>7}  {'load':>5}")
-    for name in ("cold", "no-change", "text-edit", "code-edit", "floor"):
+    print(f"{'scenario':<20} {'n':>2}  {'median':>7}  {'min-max':<15}  {'IQR':>10}   {'cpu med':>7}  {'load':>5}")
+    for name in ("cold", "cold-cached-snippets", "no-change", "text-edit", "code-edit", "floor"):
         s = r["scenarios"].get(name)
         if not s:
             continue
         cpu = s["cpu"].median if s["cpu"] else float("nan")
         load = statistics.median([run.load for run in s["runs"]])
-        print(f"{name:<11} {s['wall'].n:>2}  {s['wall'].show()}   {cpu:7.3f}  {load:5.2f}")
+        print(f"{name:<20} {s['wall'].n:>2}  {s['wall'].show()}   {cpu:7.3f}  {load:5.2f}")
     for label, key in (("python -c pass", "python_bare_start"), ("import torch", "import_torch"),
                        ("preload (fork server)", "import_preload")):
         if r[key]:

@@ -207,6 +207,54 @@ def test_small_preview_renders_every_card_through_anki(make_project, cli):
     assert len(list((root / "build/preview/media").iterdir())) == 2  # the figure, day and night
 
 
+TYPED_CARDS = """\
+title: Typed
+cards:
+  - id: t-shape
+    type: output
+    typed: true
+    code: |
+      import torch
+      print(torch.ones(3, 1).expand(3, 4).shape)
+    covers: [q-one]
+  - id: t-drill
+    type: drill
+    typed: true
+    function: double
+    params:
+      - {n: 21}
+    front: "Twice {{ n }}?"
+    back: "{{ m }}"
+    covers: [q-two]
+"""
+
+
+def test_typed_answers_preview_as_anki_shows_them(make_project, cli, browser):
+    """The type-in box on the front, Anki's own comparison on the back, on a phone, day and night."""
+    root = make_project({"typed": {"cards": TYPED_CARDS, "compute": "def double(n):\n    return {'m': 2 * n}\n"}})
+    result = cli("preview", "--project", root, "-q")
+    assert result.exit_code == 0, result.output
+    page = (root / "build/preview/index.html").read_text()
+    assert page.count('<input type="text" id="typeans"') == 2
+    assert '<code id=typeans><span class=typeGood>torch.Size([3, 4])</span></code>' in page
+    assert '<code id=typeans><span class=typeGood>42</span></code>' in page
+    for night in (0, 1):
+        tab = browser.new_page(viewport={"width": 320, "height": 640})
+        tab.goto((root / "build/preview/index.html").as_uri() + f"?night={night}")
+        tab.wait_for_function("document.documentElement.dataset.mathjax === 'done'", timeout=60_000)
+        audit = tab.evaluate(AUDIT_JS)
+        assert audit["nWide"] == 0 and audit["scrollWidth"] <= 320, audit["wide"]
+        boxes = tab.evaluate("""() => [...document.querySelectorAll('input#typeans')].map((b) => {
+            const r = b.getBoundingClientRect(); const s = getComputedStyle(b);
+            return [r.left, r.right, s.color, s.backgroundColor]; })""")
+        assert len(boxes) == 2 and all(0 <= left and right <= 320 for left, right, _, _ in boxes)
+        if night:  # light text on a dark box, as the rest of the night card
+            assert all(color != "rgb(0, 0, 0)" and bg not in ("rgb(255, 255, 255)",) for _, _, color, bg in boxes)
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        tab.locator(".pv-card").first.screenshot(path=str(SHOTS / f"typed-{'night' if night else 'light'}.png"))
+        tab.close()
+
+
 BAD_PREVIEW = {
     "unknown-topic": ({}, ["--topic", "nope"], "error: unknown topic nope (did you mean small?)"),
     "figure-fails": ({"compute": SMALL_CODE.replace("[0, 1, 4, 9])", "[0, 1, 4, 9])\n        fig.axes[0].set_title("

@@ -88,15 +88,15 @@ class AnkiCards:
     def _typed(self, front: str, back: str, note: Any) -> tuple[str, str]:
         """What Anki's reviewer puts for ``{{type:Field}}``: an input box on the front, and on the back
         the comparison with the expected answer (here as if the learner typed it right)."""
-        from anki.utils import html_to_text_line
-
         m = _TYPE_RE.search(front) or _TYPE_RE.search(back)
         if m is None:
             return front, back
-        expected = html_to_text_line(note[m.group(1)])
+        # What the reviewer compares against: the field as one line of text (anki.utils.html_to_text_line
+        # needs a language set up; the collection's backend does the same without one).
+        expected = self.col._backend.html_to_text_line(text=note[m.group(1)], preserve_media_filenames=True)
         box = '<center><input type="text" id="typeans" class="dg-typeans" placeholder="type the answer" readonly>' \
               "</center>"
-        shown = f'<div class="dg-typed"><code id="typeans">{self.col.compare_answer(expected, expected)}</code></div>'
+        shown = f'<div class="dg-typed">{self.col.compare_answer(expected, expected)}</div>'
         return _TYPE_RE.sub(box, front), _TYPE_RE.sub(shown, back)
 
     def close(self) -> None:

@@ -66,6 +66,8 @@ def preview(project: Project, options: BuildOptions, out_dir: Path | None = None
     out = out if out.is_absolute() else Path.cwd() / out
     # Where each note comes from: its card, or the `retired:` entry a withdrawal notice ships for.
     cards = {c.id: (t.name, f"{c.file}:{c.line}") for t in prepared.topics for c in t.cards}
+    cards |= {i.id: (t.name, f"{c.file}:{i.line}") for t in prepared.topics for c in t.cards if c.drill
+              for i in c.drill.instances}
     cards |= {r.id: (t.name, f"{r.file}:{r.line}") for t in prepared.topics for r in t.retired}
     decks = deck_specs(project, prepared)
     notes = [n for d in decks for n in d.notes]
