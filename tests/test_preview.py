@@ -247,7 +247,7 @@ def test_typed_answers_preview_as_anki_shows_them(make_project, cli, browser):
         boxes = tab.evaluate("""() => [...document.querySelectorAll('input#typeans')].map((b) => {
             const r = b.getBoundingClientRect(); const s = getComputedStyle(b);
             return [r.left, r.right, s.color, s.backgroundColor]; })""")
-        assert len(boxes) == 2 and all(0 <= left and right <= 320 for left, right, _, _ in boxes)
+        assert len(boxes) == 2 and all(left >= 0 and right <= 320 for left, right, _, _ in boxes)
         if night:  # light text on a dark box, as the rest of the night card
             assert all(color != "rgb(0, 0, 0)" and bg not in ("rgb(255, 255, 255)",) for _, _, color, bg in boxes)
         SHOTS.mkdir(parents=True, exist_ok=True)
