@@ -98,13 +98,28 @@ _STOP = frozenset((
 # Calibrated on the deck: two cards that share both most of their question and most of their answer
 # are one card twice; a contrast pair (same vs valid padding) shares the question but is meant.
 NEAR_QUESTION, NEAR_CARD = 0.6, 0.6
+# Two snippets of one API share its vocabulary (nn, conv2d, zeros, shape) whatever behaviour they
+# test, so between two output cards word overlap is weaker evidence: the bar is higher, and what
+# every snippet carries (imports, print, its own variable names) does not count. The same snippet
+# with renamed variables scores as one.
+NEAR_CODE = 0.8
+_BOILERPLATE = re.compile(r"^\s*(import |from \S+ import )")
+_CODE_STOP = frozenset(("print", "torch", "import"))
+_ASSIGNED = re.compile(r"^\s*([A-Za-z_][\w, ]*?)\s*=(?!=)")  # a snippet's own names say nothing of its point
 
 
 def _words(card: Card, names: tuple[str, ...]) -> Counter[str]:
     out: Counter[str] = Counter()
     for name in names:
         text = card.fields.get(name)
-        if text is not None:
+        if text is None:
+            continue
+        if name == "code":
+            lines = [line for line in text.text.splitlines() if not _BOILERPLATE.match(line)]
+            local = {w for line in lines if (m := _ASSIGNED.match(line)) for w in _WORD.findall(m.group(1).lower())}
+            out.update(w for w in _WORD.findall("\n".join(lines).lower())
+                       if w not in _STOP and w not in _CODE_STOP and w not in local)
+        else:
             out.update(w for w in _WORD.findall(visible(text.text).lower()) if w not in _STOP)
     return out
 
@@ -133,7 +148,9 @@ def near_duplicates(cards: Iterable[Card], everything: Iterable[Card]) -> Iterat
             continue
         for j in range(i):
             q, w = cosine(vq[i], vq[j]), cosine(vw[i], vw[j])
-            if q >= NEAR_QUESTION and w >= NEAR_CARD:
+            both_code = card.type is CardType.OUTPUT and deck[j].type is CardType.OUTPUT
+            bar_q, bar_w = (NEAR_CODE, NEAR_CODE) if both_code else (NEAR_QUESTION, NEAR_CARD)
+            if q >= bar_q and w >= bar_w:
                 other = deck[j]
                 yield card, Hit(card.line, f"asks nearly what {other.id} asks ({other.file}:{other.line}; question "
                                            f"{q:.0%} and card {w:.0%} alike): keep one card per question, or make "
