@@ -418,22 +418,27 @@ def test_near_duplicate_across_the_deck(make_project):
     assert [r for r, _ in findings(make_project, a, c, *others)] == []
 
 
-def test_near_duplicate_output_cards_compare_code_not_boilerplate(make_project):
-    def output(card_id: str, code: list[str]) -> str:
+def test_near_duplicate_output_cards_same_code_same_output(make_project):
+    def output(card_id: str, code: list[str], prints: str) -> str:
         return (f"id: {card_id}\ntype: output\ncode: |\n" + "".join(f"  {line}\n" for line in code)
-                + "covers: [q-one]\n")
+                + f"expect: |\n  {prints}\ncovers: [q-one]\n")
 
     conv = ["import torch", "from torch import nn", "x = torch.zeros(1, 3, 9, 9)"]
-    padding = output("p1", [*conv, "m = nn.Conv2d(3, 4, 3, padding=1)", "print(m(x).shape)"])
-    groups = output("g1", [*conv, "m = nn.Conv2d(3, 6, 3, groups=3)", "print(m.weight.shape)"])
+    padding = output("p1", [*conv, "m = nn.Conv2d(3, 4, 3, padding=1)", "print(m(x).shape)"],
+                     "torch.Size([1, 4, 9, 9])")
+    no_padding = output("n1", [*conv, "m = nn.Conv2d(3, 4, 3, padding=0)", "print(m(x).shape)"],
+                        "torch.Size([1, 4, 7, 7])")
+    groups = output("g1", [*conv, "m = nn.Conv2d(3, 6, 3, groups=3)", "print(m.weight.shape)"],
+                    "torch.Size([6, 1, 3, 3])")
     renamed = output("r1", ["import torch", "from torch import nn", "inp = torch.zeros(1, 3, 9, 9)",
-                            "m = nn.Conv2d(3, 4, 3, padding=1)", "print(m(inp).shape)"])
+                            "m = nn.Conv2d(3, 4, 3, padding=1)", "print(m(inp).shape)"], "torch.Size([1, 4, 9, 9])")
     topics = ["dropout", "batch norm", "label smoothing", "gradient clipping", "weight tying", "beam search",
               "early stopping", "mixup", "warmup", "pruning", "distillation", "quantization"]
     others = [basic(f"What problem does {t} address?", f"It is explained by {t} itself, reason {i}.",
                     card_id=f"o{i}") for i, t in enumerate(topics)]
-    # One API, two behaviours (padding keeps the size, groups shrink the weight): both stay.
-    assert [r for r, _ in findings(make_project, padding, groups, *others)] == []
+    # One API, two behaviours (padding keeps the size, groups shrink the weight): both stay; so does
+    # a minimal pair, one number apart, that prints something else.
+    assert [r for r, _ in findings(make_project, padding, groups, no_padding, *others)] == []
     # The same snippet with a variable renamed is one card twice.
     assert [r for r, _ in findings(make_project, padding, renamed, *others)] == ["near-duplicate"]
 

@@ -83,22 +83,25 @@ def lint(project: Project, topics: tuple[str, ...] | list[str] = ()) -> list[Fin
         raise DeckgenError(loaded.problems)
     cards = [card for topic in loaded.topics for card in topic.cards]
     deck = [card for topic in loaded.everything for card in topic.cards]
+    outputs = _last_outputs(project, deck)
     duplicates: dict[int, list[tuple[str, Hit]]] = {}
-    for card, hit in near_duplicates(cards, deck):
+    for card, hit in near_duplicates(cards, deck, outputs):
         duplicates.setdefault(id(card), []).append(("near-duplicate", hit))
-    outputs = _last_outputs(project, cards)
     return sorted(f for card in cards
                   for f in lint_card(card, outputs.get(card.id), duplicates.get(id(card), ())))
 
 
 def _last_outputs(project: Project, cards: list[Card]) -> dict[str, str]:
-    """Output cards' outputs from the last build's cache (lint runs nothing; unbuilt ones are skipped)."""
+    """Output cards' outputs: pinned by ``expect``, else from the last build's cache (lint runs nothing;
+    unbuilt ones are skipped)."""
     from ...compute.cache import Cache
 
     cache = Cache(project.cache_dir)
     found = {}
     for card in cards:
-        if card.type is CardType.OUTPUT:
+        if card.type is CardType.OUTPUT and card.expect_output is not None:
+            found[card.id] = card.expect_output.text
+        elif card.type is CardType.OUTPUT:
             output = cache.load_snippet(cache.snippet_key(card.fields["code"].text))
             if output is not None:
                 found[card.id] = output
