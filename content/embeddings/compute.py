@@ -350,3 +350,24 @@ def compute(ctx):
     with torch.no_grad():
         ctx.value("static_cos", cos(tok(s1)[0, 1], tok(s2)[0, 1]))
         ctx.value("contextual_cos", cos(layer(tok(s1))[0, 1], layer(tok(s2))[0, 1]))
+
+
+# --------------------------------------------------------------------------------------------
+# Drill: parameters of a Transformer's input embedding block (token table, learned positions,
+# LayerNorm). Built on the meta device: real modules, counted with p.numel(), no memory used.
+# --------------------------------------------------------------------------------------------
+def embed_block_params(V, T, d):
+    with torch.device("meta"):
+        block = nn.ModuleList([nn.Embedding(V, d), nn.Embedding(T, d), nn.LayerNorm(d)])
+    n = sum(p.numel() for p in block.parameters())
+    formula = (V + T) * d + 2 * d
+    assert n == formula, (n, formula)
+    return {"n": n, "cite": CITE.get((V, T, d), "")}
+
+
+# Published configurations among the drill's instances (vocabulary, context, width).
+CITE = {
+    (30522, 512, 768): "These are BERT-base's sizes (Devlin et al., 2019, *BERT*).",
+    (50257, 1024, 768): "These are GPT-2 small's sizes (Radford et al., 2019, *Language Models are Unsupervised "
+                        "Multitask Learners*).",
+}
