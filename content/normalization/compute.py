@@ -549,3 +549,23 @@ def compute(ctx):
         ax.legend(loc="upper right", fontsize="small")
 
     ctx.figure("bn_learning_rate", draw_lr)
+
+
+# --------------------------------------------------------------------------------------------
+# Drill: parameters of a linear or convolution layer, with groups and bias on or off (bias=False is
+# what a layer followed by BatchNorm uses). Real modules on the meta device, counted with p.numel().
+# --------------------------------------------------------------------------------------------
+def layer_params(cin, cout, k=None, g=1, bias=True):
+    with torch.device("meta"):
+        if k is None:
+            layer = nn.Linear(cin, cout, bias=bias)
+            code = f"nn.Linear({cin}, {cout}" + ("" if bias else ", bias=False") + ")"
+        else:
+            layer = nn.Conv2d(cin, cout, k, groups=g, bias=bias)
+            code = (f"nn.Conv2d({cin}, {cout}, {k}" + (f", groups={g}" if g != 1 else "")
+                    + ("" if bias else ", bias=False") + ")")
+    n = n_params(layer)
+    kk = 1 if k is None else k
+    formula = cout * (cin // g) * kk * kk + (cout if bias else 0)
+    assert n == formula, (n, formula)
+    return {"layer": code, "n": n}
