@@ -11,6 +11,10 @@ if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check torch==2.13.0
+# The distribution was called "deckgen" before it became deckgen-torch: drop an old install of it.
+if .venv/bin/python -m pip show --quiet deckgen >/dev/null 2>&1; then
+  .venv/bin/python -m pip uninstall --quiet --yes deckgen
+fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
 
 # MathJax for the offline preview: the npm package, pinned and checked, unpacked into the package

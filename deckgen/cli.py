@@ -8,6 +8,7 @@ User mistakes arrive as DeckgenError from any command; :class:`_Main` turns them
 from __future__ import annotations
 
 import json
+import shlex
 import sys
 import time
 from collections.abc import Callable
@@ -91,6 +92,21 @@ class _Progress:
 @click.version_option(__version__, prog_name="deckgen")
 def main() -> None:
     """Build Anki decks whose numbers and figures are computed by PyTorch."""
+
+
+@main.command("init")
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--deck", default=None, metavar="NAME", help="The deck's name in Anki (default: the folder's name).")
+def init_cmd(directory: Path, deck: str | None) -> None:
+    """Start a new project in DIRECTORY: settings and one topic with a card of each kind, ready to build."""
+    from .authoring.starter import init_project
+
+    made = init_project(directory, deck)
+    click.echo(f"created {directory}: deck {made.deck!r}, {len(made.files)} files")
+    for rel in made.files:
+        click.echo(f"  {rel}")
+    where = shlex.quote(str(directory))
+    click.echo(f"next: deckgen build --project {where}   (or deckgen serve --project {where})")
 
 
 @main.command("build")

@@ -50,8 +50,9 @@ def mathjax_path() -> Path:
     path = MATHJAX_DIR / MATHJAX_FILE
     if not path.is_file():
         raise DeckgenError(Problem(None, None, None,
-                                   f"missing asset {path}: the MathJax {MATHJAX_VERSION} bundle is fetched from npm "
-                                   "by ./setup.sh; run it again"))
+                                   f"missing asset {path}: the MathJax {MATHJAX_VERSION} bundle; in a clone of deckgen "
+                                   "./setup.sh fetches it, otherwise download https://registry.npmjs.org/mathjax/-/"
+                                   f"mathjax-{MATHJAX_VERSION}.tgz and copy its package/es5/{MATHJAX_FILE} there"))
     return path
 
 
