@@ -92,6 +92,10 @@ IMPORT_LINE = re.compile(r"^import time:\s+(\d+) \|\s+\d+ \| (\s*)(\S+)\s*$")
 
 NO_CHANGE_TARGET_S = 1.0
 NO_CHANGE_COLD_RATIO = 0.15
+NOISY = re.compile(r"^\s+(?P<topic>\S+): compute\.py wrote to stderr:$")
+COLD_TARGET_S = 60.0  # issues 17 and 18: the whole deck's cold build
+TOPIC_COLD_TARGET_S = 20.0  # issues 17 and 18: one topic's cold computation
+APKG_TARGET_MIB = 8.0  # issues 17 and 18: the package a phone syncs
 SNIPPETS_COLD_TARGET_S = 5.0  # issue 16: the output cards' snippets add at most this to a cold build
 
 
@@ -142,6 +146,7 @@ class Run:
     imported: list[str] | None = None  # modules, when run with PYTHONPROFILEIMPORTTIME
     events: list[tuple[str, str]] = field(default_factory=list)  # (topic, started|done), in stderr order
     import_self_s: dict[str, float] = field(default_factory=dict)  # importtime self time per top-level package
+    noisy: list[str] = field(default_factory=list)  # topics whose computation wrote to stderr
 
 
 def run_build(env: dict[str, str], project: Path, out: Path, extra: Sequence[str] = (),
@@ -165,12 +170,17 @@ def run_build(env: dict[str, str], project: Path, out: Path, extra: Sequence[str
     events: list[tuple[str, str]] = []
     imported: list[str] = []
     by_package: dict[str, float] = {}
+    noisy: list[str] = []
     for line in stderr.splitlines():
         m = IMPORT_LINE.match(line)
         if m:
             imported.append(m.group(3))
             root = m.group(3).split(".")[0]
             by_package[root] = by_package.get(root, 0.0) + int(m.group(1)) / 1e6
+            continue
+        m = NOISY.match(line)
+        if m:
+            noisy.append(m.group("topic"))
             continue
         m = PROGRESS.match(line)
         if not m:
@@ -188,7 +198,7 @@ def run_build(env: dict[str, str], project: Path, out: Path, extra: Sequence[str
     return Run(wall, 0.0, sorted(computed), sorted(cached), seconds,
                int(w.group("notes")) if w else None, int(w.group("figures")) if w else None,
                int(w.group("changed")) if w else None, load, sorted(set(imported)) if importtime else None, events,
-               dict(sorted(by_package.items(), key=lambda kv: -kv[1])))
+               dict(sorted(by_package.items(), key=lambda kv: -kv[1])), sorted(noisy))
 
 
 def timed_build(env: dict[str, str], project: Path, out: Path, extra: Sequence[str] = (),
@@ -762,6 +772,14 @@ def analyse(scen: dict[str, Scenario], info: dict[str, Any], worker_seconds: lis
                            "bound": max(sum(run.topic_seconds.values()) / jobs,
                                         max(run.topic_seconds.values(), default=0.0))},
         }
+        checks.append(Check(f"cold: median wall <= {COLD_TARGET_S:g} s", med["cold"] <= COLD_TARGET_S,
+                            f"{med['cold']:.1f} s"))
+        slowest = max(((t, s) for r in cold.runs for t, s in r.topic_seconds.items()), key=lambda kv: kv[1])
+        checks.append(Check(f"cold: every topic computes in <= {TOPIC_COLD_TARGET_S:g} s", slowest[1]
+                            <= TOPIC_COLD_TARGET_S, f"slowest: {slowest[0]} {slowest[1]:.1f} s (parent-side)"))
+        noisy = sorted({t for r in cold.runs for t in r.noisy})
+        checks.append(Check("cold: no computation writes to stderr (warnings an author should fix)", not noisy,
+                            f"topics: {', '.join(noisy) or 'none'}"))
         checks.append(Check(f"cold: computations run in parallel on all {jobs} cores",
                             cold_info["max_concurrency"] >= jobs,
                             f"max topics running at once: {cold_info['max_concurrency']}"))
@@ -790,7 +808,7 @@ def analyse(scen: dict[str, Scenario], info: dict[str, Any], worker_seconds: lis
     cpu = {k: s.cpu().median for k, s in scen.items() if s.runs}  # type: ignore[union-attr]
     ratios["cpu: no-change / floor"] = cpu["no-change"] / cpu["floor"]
     ratios["cpu: text-edit / no-change"] = cpu["text-edit"] / cpu["no-change"]
-    checks.append(Check("apkg size (phone sync)", None,
+    checks.append(Check(f"apkg size (phone sync) <= {APKG_TARGET_MIB:g} MiB", apkg["bytes"] / 2**20 <= APKG_TARGET_MIB,
                         f"{apkg['bytes'] / 2**20:.2f} MiB, {apkg['media_files']} media files, "
                         f"{(apkg['bytes_per_media_file'] or 0) / 1024:.1f} KiB per media file"))
 

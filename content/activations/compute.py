@@ -362,7 +362,8 @@ def compute(ctx):
             ax.set_title(title)
         ax1.legend(loc="upper left", fontsize="small")
         # GELU's derivative: 0.5 at 0, peak at +sqrt(2), dip at -sqrt(2) (the points on the card).
-        ax2.plot([-root2, 0.0, root2], [float(g1[1]), float(gelu_grads[0]), float(g1[0])], "o", color="C2", ms=4)
+        marks = [float(g1[1].detach()), float(gelu_grads[0].detach()), float(g1[0].detach())]
+        ax2.plot([-root2, 0.0, root2], marks, "o", color="C2", ms=4)
 
     ctx.figure("relu_family", draw_relu, width=6.0, height=3.6)
 

@@ -16,6 +16,8 @@ import contextlib
 import io
 import logging
 import math
+import os
+import sys
 import warnings
 
 import torch
@@ -166,6 +168,22 @@ def roofline(ctx):
 
 
 # --------------------------------------------------------------------------------------------
+@contextlib.contextmanager
+def _native_stderr_muted():
+    """Kineto (the profiler's C++ side) prints `USDT: profiler_start/stop` on file descriptor 2 at every
+    profile, whatever KINETO_LOG_LEVEL says; a build's stderr is for the author's warnings, so send
+    those two lines to /dev/null for the profiled step alone."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 # 3. torch.profiler on a training step
 # --------------------------------------------------------------------------------------------
 def profiler(ctx):
@@ -184,7 +202,7 @@ def profiler(ctx):
         opt.step()
 
     step()  # warm-up: Adam's state is created on the first step
-    with profile(activities=[ProfilerActivity.CPU], with_flops=True) as prof:
+    with _native_stderr_muted(), profile(activities=[ProfilerActivity.CPU], with_flops=True) as prof:
         step()
     rows = list(prof.key_averages())
     by_name = {r.key: r for r in rows}

@@ -4,6 +4,8 @@ Called from compute.py as classic_gaps(ctx). Every value and figure on the pt2-*
 here; "checked equal" claims assert a tolerance and register the tolerance, not the raw difference.
 """
 
+import warnings
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -13,7 +15,7 @@ from torch.func import functional_call, grad, jacfwd, jacrev, vmap
 def agree(ctx, name, a, b, tol):
     """Assert max |a - b| <= tol and register tol as `name` (the raw difference is a rounding error
     that differs between CPUs; the card shows the tolerance)."""
-    err = float((a - b).abs().max())
+    err = float((a - b).detach().abs().max())
     assert err <= tol, f"{name}: {err} > {tol}"
     ctx.value(name, tol)
 
@@ -60,8 +62,10 @@ def tensor_hooks(ctx):
     h.register_hook(keep)
     (h**2).sum().backward()
     ctx.value("th_seen", seen["g"])
-    with torch.no_grad():
+    with warnings.catch_warnings(record=True) as caught:  # reading a non-leaf's .grad warns: check it does
+        warnings.simplefilter("always")
         ctx.value("th_h_grad_none", h.grad is None)
+    assert any("not a leaf" in str(w.message) for w in caught), caught
 
     # On a leaf: register_hook changes what is accumulated into .grad; a post-accumulate hook runs
     # after .grad is written (e.g. to step the optimizer inside backward).
