@@ -2,6 +2,7 @@
 comes from running nn.Conv2d / nn.MaxPool2d / F.conv2d on real tensors here."""
 
 import inspect
+import math
 import warnings
 
 import matplotlib.patches
@@ -1132,3 +1133,66 @@ def _transposed(ctx):
             ax.set_yticks([])
 
     ctx.figure("checkerboard", draw, width=4.6, height=1.9)
+
+
+# ---------------------------------------------------------------------------------------------
+# Drills: each instance runs the real layer on a zero tensor and asserts the closed-form size.
+# ---------------------------------------------------------------------------------------------
+def drill_conv_out(n, k, s, p, d):
+    """nn.Conv2d(3, 16, k, stride=s, padding=p, dilation=d) on a 3 x n x n image."""
+    conv = nn.Conv2d(3, 16, k, stride=s, padding=p, dilation=d)
+    with torch.no_grad():
+        y = conv(torch.zeros(1, 3, n, n))
+    formula = (n + 2 * p - d * (k - 1) - 1) // s + 1
+    assert y.shape[-2:] == (formula, formula), (tuple(y.shape), formula)
+    return {"out": formula, "eff_k": d * (k - 1) + 1}
+
+
+def drill_pool_out(n, k, s, p, ceil):
+    """nn.MaxPool2d(k, stride=s, padding=p, ceil_mode=ceil) on an n x n map."""
+    pool = nn.MaxPool2d(k, stride=s, padding=p, ceil_mode=ceil)
+    y = pool(torch.zeros(1, 1, n, n))
+    steps = (n + 2 * p - k) / s
+    out = (math.ceil(steps) if ceil else math.floor(steps)) + 1
+    dropped = ceil and (out - 1) * s >= n + p  # the last window would start inside the right padding
+    if dropped:
+        out -= 1
+    assert y.shape[-2:] == (out, out), (tuple(y.shape), out)
+    return {"out": out, "floor_out": math.floor(steps) + 1, "dropped": dropped}
+
+
+def drill_tconv_out(n, k, s, p, op):
+    """nn.ConvTranspose2d(8, 4, k, stride=s, padding=p, output_padding=op) on an 8 x n x n map."""
+    tconv = nn.ConvTranspose2d(8, 4, k, stride=s, padding=p, output_padding=op)
+    with torch.no_grad():
+        y = tconv(torch.zeros(1, 8, n, n))
+    formula = (n - 1) * s - 2 * p + (k - 1) + op + 1
+    assert y.shape[-2:] == (formula, formula), (tuple(y.shape), formula)
+    return {"out": formula}
+
+
+def drill_receptive_field(k, s):
+    """Receptive field of a 1-D stack of windows (kernel k[i], stride s[i]), by formula and by autograd:
+    every layer becomes an all-ones Conv1d (a pooling window covers the same inputs as a conv with
+    its kernel and stride), and the input positions with a nonzero gradient for the centre output
+    are counted."""
+    r = rf_formula(k, s, [1] * len(k))
+    jump = math.prod(s)
+    layers = []
+    for kk, ss in zip(k, s, strict=True):
+        conv = nn.Conv1d(1, 1, kk, stride=ss, bias=False)
+        nn.init.constant_(conv.weight, 1.0)
+        layers.append(conv)
+    stack = nn.Sequential(*layers)
+    x = torch.ones(1, 1, 2 * r + 4 * jump, requires_grad=True)
+    y = stack(x)
+    y[0, 0, y.shape[-1] // 2].backward()
+    hit = (x.grad[0, 0] != 0).nonzero().flatten()
+    measured = int(hit[-1] - hit[0] + 1)
+    assert measured == len(hit), "the receptive field has gaps"
+    assert measured == r, (measured, r)
+    return {
+        "rf": r,
+        "layers": ", ".join(f"({kk}, {ss})" for kk, ss in zip(k, s, strict=True)),
+        "rf_sum": rf_terms(k, s, [1] * len(k)),
+    }
