@@ -449,3 +449,26 @@ def _deployment(ctx):
     ctx.value("tf_att_first", g_att[0, 0].norm())
     ctx.value("tf_rnn_last", g_rnn[0, -1].norm())
     ctx.value("tf_att_last", g_att[0, -1].norm())
+
+
+# ---------------------------------------------------------------------------------------------
+# Drills: each instance counts the parameters of the real module and asserts the closed form.
+# ---------------------------------------------------------------------------------------------
+GATES = {"RNN": 1, "GRU": 3, "LSTM": 4}
+
+
+def drill_param_count(cell, x, h, layers, bidir, bias):
+    """nn.<cell>(x, h, num_layers=layers, bidirectional=bidir, bias=bias): parameters counted on the
+    module, checked against g * (h * (x_l + h) + 2h) per layer and direction."""
+    m = getattr(nn, cell)(x, h, num_layers=layers, bidirectional=bidir, bias=bias)
+    counted = n_params(m)
+    g, dirs = GATES[cell], 2 if bidir else 1
+    formula, terms = 0, []
+    for layer in range(layers):
+        x_l = x if layer == 0 else dirs * h
+        block = h * (x_l + h) + (2 * h if bias else 0)
+        formula += dirs * g * block
+        b = "+2·" + str(h) if bias else ""
+        terms.append(f"{dirs}·{g}·({h}·({x_l}+{h}){b})" if dirs > 1 else f"{g}·({h}·({x_l}+{h}){b})")
+    assert counted == formula, (counted, formula)
+    return {"params": counted, "terms": " + ".join(terms) + f" = {formula}"}
