@@ -900,3 +900,64 @@ def compute(ctx):
     optim_api(ctx)
     trajectories(ctx)
     beyond_adam(ctx)
+
+
+# ---- Drill: training memory per parameter (weights + gradients + optimizer states).
+# Bytes per parameter are measured on a tiny real model after one optimizer step, then
+# multiplied by the stated model size. Mixed precision follows ZeRO's accounting: bf16 weights
+# and gradients, fp32 master weights and Adam moments (the fp32 gradient copy is transient).
+SETUPS = {
+    "sgd": "fp32 SGD without momentum",
+    "momentum": "fp32 SGD with momentum",
+    "adam": "fp32 Adam",
+    "mixed_adam": "mixed-precision Adam (bf16 weights and gradients, fp32 master weights and moments)",
+}
+# The closed form: (weights, gradients, optimizer state) bytes per parameter.
+SETUP_BYTES = {"sgd": (4, 4, 0), "momentum": (4, 4, 4), "adam": (4, 4, 8), "mixed_adam": (2, 2, 12)}
+
+
+def nbytes(tensors):
+    return sum(t.numel() * t.element_size() for t in tensors)
+
+
+def bytes_per_param(setup):
+    torch.manual_seed(0)
+    model = nn.Linear(8, 4)
+    mixed = setup == "mixed_adam"
+    if mixed:
+        model = model.to(torch.bfloat16)
+        master = [p.detach().float().clone().requires_grad_() for p in model.parameters()]
+        opt = torch.optim.Adam(master)
+    elif setup == "adam":
+        opt = torch.optim.Adam(model.parameters())
+    else:
+        opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9 if setup == "momentum" else 0.0)
+    params = list(model.parameters())
+    model(torch.ones(2, 8, dtype=params[0].dtype)).sum().backward()
+    if mixed:
+        for m, p in zip(master, params, strict=True):
+            m.grad = p.grad.float()
+    opt.step()
+    n = sum(p.numel() for p in params)
+    # Optimizer state: every tensor shaped like its parameter (Adam's scalar `step` is per tensor).
+    states = [t for group in opt.param_groups for p in group["params"] for t in opt.state[p].values()
+              if torch.is_tensor(t) and t.shape == p.shape]
+    if setup == "adam" or mixed:
+        assert all(sorted(opt.state[p]) == ["exp_avg", "exp_avg_sq", "step"] for p in opt.state), opt.state
+    weights = nbytes(params)
+    grads = nbytes(p.grad for p in params)
+    state = nbytes(states) + (nbytes(master) if mixed else 0)
+    return weights / n, grads / n, state / n
+
+
+def train_memory(n_b, setup):
+    w, g, s = bytes_per_param(setup)
+    assert (w, g, s) == SETUP_BYTES[setup], (setup, (w, g, s))
+    bpp = w + g + s
+    parts = {
+        "sgd": f"{w:g} (weights) + {g:g} (gradients), no state",
+        "momentum": f"{w:g} (weights) + {g:g} (gradients) + {s:g} (momentum buffer)",
+        "adam": f"{w:g} (weights) + {g:g} (gradients) + {s:g} (`exp_avg`, `exp_avg_sq`)",
+        "mixed_adam": f"{w:g} (bf16 weights) + {g:g} (bf16 gradients) + {s:g} (fp32 master weights and two moments)",
+    }[setup]
+    return {"setup_text": SETUPS[setup], "gb": n_b * bpp, "bpp": bpp, "breakdown": parts}
