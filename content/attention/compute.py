@@ -575,3 +575,99 @@ def compute(ctx):
     positions(ctx)
     blocks(ctx)
     cost(ctx)
+
+
+# --------------------------------------------------------------------------------------------
+# Drills: parameters of a grouped-query attention layer; KV-cache memory
+# --------------------------------------------------------------------------------------------
+# Published configurations named on drill instances: (d_model, heads, kv_heads) or
+# (layers, kv_heads, head_dim) -> (name, citation).
+GPT2 = "Radford et al., 2019, *Language Models are Unsupervised Multitask Learners*"
+LLAMA2 = "Touvron et al., 2023, *Llama 2: Open Foundation and Fine-Tuned Chat Models*"
+MISTRAL = "Jiang et al., 2023, *Mistral 7B*"
+ATTN_CONFIGS = {
+    (768, 12, 12): ("GPT-2 small", GPT2),
+    (4096, 32, 32): ("Llama 2 7B", LLAMA2),
+    (8192, 64, 8): ("Llama 2 70B", LLAMA2),
+    (4096, 32, 8): ("Mistral 7B", MISTRAL),
+}
+KV_CONFIGS = {
+    (12, 12, 64): ("GPT-2 small", GPT2),
+    (32, 32, 128): ("Llama 2 7B", LLAMA2),
+    (80, 8, 128): ("Llama 2 70B", LLAMA2),
+    (32, 8, 128): ("Mistral 7B", MISTRAL),
+}
+
+
+def _cite(configs, key, anonymous):
+    """The instance's subject (a published model's name, or `anonymous`) and the citation for it."""
+    name, source = configs.get(key, ("", ""))
+    return (name or anonymous), (f"Configuration: {source}." if name else "")
+
+
+def _heads(n):
+    return f"{n} KV head" + ("" if n == 1 else "s")
+
+
+def gqa_params(d, h, kv, bias):
+    """q, k, v, o projections of an attention layer with h query heads and kv KV heads of size d/h."""
+    assert d % h == 0 and h % kv == 0, (d, h, kv)
+    hd = d // h
+    proj = {
+        "q": nn.Linear(d, h * hd, bias=bias, device="meta"),
+        "k": nn.Linear(d, kv * hd, bias=bias, device="meta"),
+        "v": nn.Linear(d, kv * hd, bias=bias, device="meta"),
+        "o": nn.Linear(h * hd, d, bias=bias, device="meta"),
+    }
+    counts = {name: sum(p.numel() for p in lin.parameters()) for name, lin in proj.items()}
+    total = sum(counts.values())
+    formula = 2 * d * d + 2 * d * kv * hd + (2 * d + 2 * kv * hd if bias else 0)
+    assert total == formula, (total, formula)
+    model, cite = _cite(ATTN_CONFIGS, (d, h, kv), "An attention layer")
+    kind = "MHA" if kv == h else ("MQA" if kv == 1 else "GQA")
+    return {
+        "params": total,
+        "hd": hd,
+        "kv_width": kv * hd,
+        "q_params": counts["q"],
+        "kv_params": counts["k"],
+        "o_params": counts["o"],
+        "kind": kind,
+        "model": model,
+        "cite": cite,
+        "bias_text": "with biases" if bias else "no biases",
+        "kv_text": _heads(kv),
+    }
+
+
+KV_UNITS = {"MiB": 2**20, "GiB": 2**30}
+
+
+def kv_cache(layers, kv, hd, seq, batch, dtype, unit):
+    """KV-cache size: formula, checked against a small real cache and the full cache's shape on meta."""
+    dt = getattr(torch, dtype)
+    nbytes = torch.empty((), dtype=dt).element_size()
+
+    def formula(n_layers, n_seq, n_batch):
+        return 2 * n_layers * n_batch * n_seq * kv * hd * nbytes
+
+    # A real cache for a tiny configuration with the instance's heads, head dim and dtype:
+    # per layer one K and one V tensor of shape (batch, kv_heads, tokens, head_dim).
+    small = [torch.zeros(2, kv, 3, hd, dtype=dt) for _ in range(2 * 2)]  # 2 layers x (K, V)
+    real = sum(t.nbytes for t in small)
+    assert real == formula(2, 3, 2), (real, formula(2, 3, 2))
+    # The full cache as one meta tensor (layers, K/V, batch, kv_heads, tokens, head_dim): no memory.
+    full = torch.empty(layers, 2, batch, kv, seq, hd, dtype=dt, device="meta").nbytes
+    total = formula(layers, seq, batch)
+    assert full == total, (full, total)
+    model, cite = _cite(KV_CONFIGS, (layers, kv, hd), "A decoder")
+    return {
+        "size": total / KV_UNITS[unit],
+        "total_bytes": total,
+        "per_token": formula(layers, 1, 1),
+        "nbytes": nbytes,
+        "kv_text": _heads(kv),
+        "batch_text": f"a batch of {batch} sequences" if batch > 1 else "one sequence",
+        "model": model,
+        "cite": cite,
+    }
