@@ -821,3 +821,30 @@ def compute(ctx):
     inference_modes(ctx)
     devices(ctx)
     classic_gaps(ctx)
+
+
+# --------------------------------------------------------------------------------------------
+# Drills: matmul and broadcast result shapes, computed by real torch on zero tensors
+# --------------------------------------------------------------------------------------------
+def matmul_shape(a, b):
+    """Shape of torch.matmul on operands of shapes a and b."""
+    return {"out": list(torch.matmul(torch.zeros(a), torch.zeros(b)).shape)}
+
+
+def broadcast_rule(a, b):
+    """Broadcasting by hand: right-align, pad with 1s, each pair equal or one of them 1."""
+    n = max(len(a), len(b))
+    a, b = [1] * (n - len(a)) + list(a), [1] * (n - len(b)) + list(b)
+    out = []
+    for x, y in zip(a, b, strict=True):
+        assert x == y or 1 in (x, y), (a, b)
+        out.append(y if x == 1 else x)
+    return out
+
+
+def broadcast_shape(a, b):
+    """Result shape of broadcasting a with b, from torch, checked against the rule and a real addition."""
+    out = list(torch.broadcast_shapes(tuple(a), tuple(b)))
+    assert out == broadcast_rule(a, b), (out, broadcast_rule(a, b))
+    assert out == list((torch.zeros(a) + torch.zeros(b)).shape), out
+    return {"out": out}
