@@ -2,6 +2,7 @@
 torch.optim.lr_scheduler object stepped on a real optimizer (optimizer.step() first, then
 scheduler.step(), as PyTorch requires)."""
 
+import math
 import warnings
 
 import torch
@@ -342,3 +343,39 @@ def compute(ctx):
         ax.legend(fontsize="small", loc="upper right")
 
     ctx.figure("why_schedule", draw_why, height=3.2)
+
+
+# --------------------------------------------------------------------------------------------
+# Drill: the lr at step t of linear warm-up (from 0) followed by cosine decay
+# --------------------------------------------------------------------------------------------
+def warmup_cosine_closed(warmup, total, peak, floor, t):
+    """Closed form: peak * t / warmup while t < warmup, then cosine from peak to floor at t = total."""
+    if t < warmup:
+        return peak * t / warmup
+    progress = (t - warmup) / (total - warmup)
+    return floor + (peak - floor) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def warmup_cosine(warmup, total, peak, floor, t):
+    """The lr after t scheduler.step() calls (the lr of update t + 1), from a real SequentialLR."""
+    opt = make_opt(peak)
+    sched = lrs.SequentialLR(
+        opt,
+        schedulers=[
+            lrs.LambdaLR(opt, lambda s: s / warmup),
+            lrs.CosineAnnealingLR(opt, T_max=total - warmup, eta_min=floor),
+        ],
+        milestones=[warmup],
+    )
+    for _ in range(t):
+        opt.step()
+        sched.step()
+    lr = opt.param_groups[0]["lr"]
+    closed = warmup_cosine_closed(warmup, total, peak, floor, t)
+    assert math.isclose(lr, closed, rel_tol=1e-9, abs_tol=1e-15), (lr, closed)
+    in_warmup = t < warmup
+    return {
+        "lr": lr,
+        "phase": "warm-up" if in_warmup else "cosine",
+        "progress": t / warmup if in_warmup else (t - warmup) / (total - warmup),
+    }
