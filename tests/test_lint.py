@@ -441,6 +441,13 @@ def test_near_duplicate_output_cards_same_code_same_output(make_project):
     assert [r for r, _ in findings(make_project, padding, groups, no_padding, *others)] == []
     # The same snippet with a variable renamed is one card twice.
     assert [r for r, _ in findings(make_project, padding, renamed, *others)] == ["near-duplicate"]
+    # Unbuilt and unpinned, lint cannot tell (it runs no code): no finding, and a silence is not "unused".
+    unpinned = renamed.replace("expect: |\n  torch.Size([1, 4, 9, 9])\n", "")
+    assert [r for r, _ in findings(make_project, padding.replace("expect: |\n  torch.Size([1, 4, 9, 9])\n", ""),
+                                   unpinned, *others)] == []
+    silenced = unpinned.replace("covers:", "lint: {near-duplicate: a deliberate pair}\ncovers:")
+    assert [r for r, _ in findings(make_project, padding.replace("expect: |\n  torch.Size([1, 4, 9, 9])\n", ""),
+                                   silenced, *others)] == []
 
 
 def test_shipped_content_lints_clean():

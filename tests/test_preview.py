@@ -288,6 +288,7 @@ def test_missing_mathjax_bundle_is_a_clear_error(make_project, cli, monkeypatch,
     result = cli("preview", "--project", root)
     assert result.exit_code == 1
     assert result.output.splitlines()[0] == (
-        f"error: missing asset {tmp_path / 'nowhere' / 'tex-svg-full.js'}: the MathJax 3.2.2 bundle is fetched from "
-        "npm by ./setup.sh; run it again")
+        f"error: missing asset {tmp_path / 'nowhere' / 'tex-svg-full.js'}: the MathJax 3.2.2 bundle; in a clone of "
+        "deckgen ./setup.sh fetches it, otherwise download https://registry.npmjs.org/mathjax/-/mathjax-3.2.2.tgz "
+        "and copy its package/es5/tex-svg-full.js there")
     assert not (root / "build").exists()

@@ -1158,10 +1158,7 @@ def drill_pool_out(n, k, s, p, ceil):
     if dropped:
         out -= 1
     assert y.shape[-2:] == (out, out), (tuple(y.shape), out)
-    if not ceil:
-        note = "ceil_mode is off here"
-    else:
-        note = "here one is dropped" if dropped else "here none is dropped"
+    note = "ceil_mode is off here" if not ceil else "here one is dropped" if dropped else "here none is dropped"
     return {"out": out, "floor_out": math.floor(steps) + 1, "dropped": note}
 
 

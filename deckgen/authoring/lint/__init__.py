@@ -46,14 +46,16 @@ class Finding:
         return str(self.problem())
 
 
-def lint_card(card: Card, output: str | None = None, more: Iterable[tuple[str, Hit]] = ()) -> list[Finding]:
+def lint_card(card: Card, output: str | None = None, more: Iterable[tuple[str, Hit]] = (),
+              undecided: Iterable[str] = ()) -> list[Finding]:
     """Every finding on one card, after its silences, plus a finding for each silence that matched nothing.
 
     ``output`` is an output card's last computed output; ``more`` the deck-level hits on this card
-    (near-duplicates), which its silences apply to like any other.
+    (near-duplicates), which its silences apply to like any other; ``undecided`` the rules that
+    cannot tell before the code has run (a silence of one of them is not reported as unused).
     """
     silenced = {s.rule: s for s in card.silences}
-    used: set[str] = set()
+    used: set[str] = {rule for rule in undecided if rule in silenced}
     out = []
     hits: list[tuple[str, Hit]] = [(rule.id, hit) for rule in RULES if rule.check is not None
                                    for hit in rule.check(card)]
@@ -85,10 +87,15 @@ def lint(project: Project, topics: tuple[str, ...] | list[str] = ()) -> list[Fin
     deck = [card for topic in loaded.everything for card in topic.cards]
     outputs = _last_outputs(project, deck)
     duplicates: dict[int, list[tuple[str, Hit]]] = {}
+    undecided: set[int] = set()
     for card, hit in near_duplicates(cards, deck, outputs):
-        duplicates.setdefault(id(card), []).append(("near-duplicate", hit))
+        if hit is None:
+            undecided.add(id(card))
+        else:
+            duplicates.setdefault(id(card), []).append(("near-duplicate", hit))
     return sorted(f for card in cards
-                  for f in lint_card(card, outputs.get(card.id), duplicates.get(id(card), ())))
+                  for f in lint_card(card, outputs.get(card.id), duplicates.get(id(card), ()),
+                                     undecided=("near-duplicate",) if id(card) in undecided else ()))
 
 
 def _last_outputs(project: Project, cards: list[Card]) -> dict[str, str]:

@@ -131,11 +131,11 @@ def _words(card: Card, names: tuple[str, ...]) -> Counter[str]:
 
 
 def near_duplicates(cards: Iterable[Card], everything: Iterable[Card],
-                    outputs: Mapping[str, str] | None = None) -> Iterator[tuple[Card, Hit]]:
+                    outputs: Mapping[str, str] | None = None) -> Iterator[tuple[Card, Hit | None]]:
     """Cards (of ``cards``) that ask nearly what an earlier card of the deck asks, with nearly its answer.
 
-    ``outputs`` holds output cards' known outputs (pinned or last built): two output cards are
-    compared only when both are known, as lint runs no code.
+    ``outputs`` holds output cards' known outputs (pinned or last built). Lint runs no code, so two
+    nearly equal snippets whose outputs are not both known yield ``(card, None)``: undecided.
     """
     outputs = outputs or {}
     deck = list(everything)
@@ -161,12 +161,15 @@ def near_duplicates(cards: Iterable[Card], everything: Iterable[Card],
             continue
         for j in range(i):
             if code[i] and code[j]:
-                mine_out, other_out = outputs.get(card.id), outputs.get(deck[j].id)
-                if mine_out is None or other_out is None or mine_out.strip() != other_out.strip():
-                    continue
                 match = difflib.SequenceMatcher(None, code[i], code[j], autojunk=False)
-                if match.real_quick_ratio() >= NEAR_CODE and match.quick_ratio() >= NEAR_CODE \
-                        and (same := match.ratio()) >= NEAR_CODE:
+                if match.real_quick_ratio() < NEAR_CODE or match.quick_ratio() < NEAR_CODE \
+                        or (same := match.ratio()) < NEAR_CODE:
+                    continue
+                mine_out, other_out = outputs.get(card.id), outputs.get(deck[j].id)
+                if mine_out is None or other_out is None:
+                    yield card, None  # undecided until both have run: a silence here is not unused
+                    break
+                if mine_out.strip() == other_out.strip():
                     other = deck[j]
                     yield card, Hit(card.line, f"its snippet is {other.id}'s ({other.file}:{other.line}) with small "
                                                f"changes ({same:.0%} of the tokens alike) and prints the same: "
