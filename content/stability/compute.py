@@ -7,6 +7,7 @@ Sections (in card order):
   4. Warmup-stable-decay vs cosine on noisy least squares, with a decay branched off mid-run.
   5. Adam's beta2: the EMA's memory, the update after a rare large gradient, torch.optim.Adam as the check.
   6. Transformer initialisation: 0.02, residual projections scaled by 1/sqrt(2 n_layers), zero-init branches.
+  7. Numerics: the float16/bfloat16/float32 limits the output cards' explanations quote.
 """
 
 import math
@@ -518,6 +519,24 @@ def initialisation(ctx):
     ctx.value("rz_branch_grad", max(p.grad.abs().max().item() for p in branch.parameters()))
 
 
+# --------------------------------------------------------------------------------------------
+# 7. Numerics behind the output cards: the format limits their explanations quote
+# --------------------------------------------------------------------------------------------
+def numerics(ctx):
+    f16, bf16 = torch.finfo(torch.float16), torch.finfo(torch.bfloat16)
+    ctx.value("num_fp16_max", f16.max)
+    ctx.value("num_bf16_max", bf16.max)
+    limit = 2**24  # the last integer run that float32 holds exactly
+    assert torch.tensor(limit + 1, dtype=torch.float32).item() == limit
+    assert torch.tensor(limit - 1, dtype=torch.float32).item() == limit - 1
+    ctx.value("num_f32_int_limit", limit)
+    # fp16 norm of four 200s: the squares and their sum, the sum above the fp16 maximum.
+    v, n = 200.0, 4
+    ctx.value("num_norm_sq", v**2)
+    ctx.value("num_norm_sumsq", n * v**2)
+    assert n * v**2 > f16.max and v**2 < f16.max
+
+
 def compute(ctx):
     z_loss(ctx)
     attention_logits(ctx)
@@ -525,3 +544,4 @@ def compute(ctx):
     wsd(ctx)
     beta2(ctx)
     initialisation(ctx)
+    numerics(ctx)
