@@ -12,6 +12,7 @@ Sections (in card order):
      (figure).
   6. Weight-only int4 with group scales: error vs group size (figure), packing, asymmetric
      quantization; GPTQ and AWQ on toy layers against round-to-nearest.
+  7. Eval mode: batch norm's default momentum, quoted by the output cards.
 """
 
 import itertools
@@ -608,6 +609,18 @@ def int4(ctx):
     ctx.value("aw_mixed", rel(x_eval @ q_mixed.T, ref))
 
 
+# --------------------------------------------------------------------------------------------
+# 7. Eval mode: the running-statistics update that train mode makes, gradients or not
+# --------------------------------------------------------------------------------------------
+def eval_mode(ctx):
+    bn = torch.nn.BatchNorm1d(1)
+    m = bn.momentum
+    with torch.no_grad():
+        bn(torch.full((4, 1), 10.0))
+    assert abs(bn.running_mean.item() - ((1 - m) * 0 + m * 10)) < 1e-6
+    ctx.value("inf_bn_momentum", m)
+
+
 def compute(ctx):
     roofline(ctx)
     batching(ctx)
@@ -615,3 +628,4 @@ def compute(ctx):
     speculative(ctx)
     fp8(ctx)
     int4(ctx)
+    eval_mode(ctx)
