@@ -10,6 +10,8 @@ Sections (in card order):
   6. The CUDA caching allocator's segment rules, simulated (the build has no GPU): fragmentation and
      expandable segments.
   7. In-place operations and autograd's version counter; the real error messages.
+  8. Drill: weight memory per dtype, from the parameters of real (meta-device) modules built to
+     published configurations, cross-checked on a small CPU module.
 """
 
 import contextlib
@@ -534,6 +536,74 @@ def inplace(ctx):
     ctx.value("data_grad", a.grad)
     ctx.value("data_true_grad", a.detach().exp())
     ctx.value("data_factor", (a.grad / a.detach().exp())[0])
+
+
+# --------------------------------------------------------------------------------------------
+# 8. Drill: weight memory per dtype
+# --------------------------------------------------------------------------------------------
+# Decoder-only configurations: vocabulary, width, layers, MLP hidden size, query heads, KV heads, experts.
+# Llama 2 (Touvron et al., 2023): 7B as LLaMA-7B (d 4096, 32 layers, 32 heads), SwiGLU hidden 11008;
+# 70B: d 8192, 80 layers, 64 heads, 8 KV heads, hidden 28672. Untied input and output embeddings.
+# Mistral 7B (Jiang et al., 2023, Table 1) and Mixtral 8x7B (Jiang et al., 2024, Table 1: 8 experts).
+ARCHS = {
+    "llama2-7b": ("Llama 2 7B", 32000, 4096, 32, 11008, 32, 32, 1,
+                  "Touvron et al., 2023, *Llama 2*, which names it 7B"),
+    "llama2-70b": ("Llama 2 70B", 32000, 8192, 80, 28672, 64, 8, 1,
+                   "Touvron et al., 2023, *Llama 2*, which names it 70B"),
+    "mistral-7b": ("Mistral 7B", 32000, 4096, 32, 14336, 32, 8, 1,
+                   "Jiang et al., 2023, *Mistral 7B*, which names it 7B"),
+    "mixtral-8x7b": ("Mixtral 8x7B", 32000, 4096, 32, 14336, 32, 8, 8,
+                     "Jiang et al., 2024, *Mixtral of Experts*, which rounds it to 47B"),
+}
+DTYPE_BITS = {"float32": 32, "bfloat16": 16, "float16": 16, "int8": 8, "int4": 4}
+DTYPE_LABEL = {"float32": "float32", "bfloat16": "bfloat16", "float16": "float16", "int8": "int8",
+               "int4": "4-bit integers, two per byte (group scales not counted)"}
+
+
+def decoder(vocab, d, layers, ffn, heads, kv_heads, experts):
+    """The parameter tensors of a Llama-style decoder: embeddings, attention with (grouped) K/V, SwiGLU
+    experts with a router when there are several, RMSNorm gains, an untied output layer."""
+    hd = d // heads
+
+    def lin(i, o):
+        return nn.Linear(i, o, bias=False)
+
+    def block():
+        attn = [lin(d, d), lin(d, kv_heads * hd), lin(d, kv_heads * hd), lin(d, d)]
+        mlp = [nn.ModuleList([lin(d, ffn), lin(d, ffn), lin(ffn, d)]) for _ in range(experts)]
+        router = [lin(d, experts)] if experts > 1 else []
+        return nn.ModuleList([*attn, *mlp, *router, nn.RMSNorm(d), nn.RMSNorm(d)])
+
+    return nn.ModuleList([nn.Embedding(vocab, d), *[block() for _ in range(layers)], nn.RMSNorm(d),
+                          lin(d, vocab)])
+
+
+def weight_bytes(model, dtype):
+    """Bytes of the weights stored in `dtype`: float dtypes through Module.to, int8 one byte per weight,
+    int4 two 4-bit codes packed in each uint8 (scales and zero points not counted)."""
+    params = list(model.parameters())
+    if dtype in ("float32", "bfloat16", "float16"):
+        model.to(getattr(torch, dtype))
+        return sum(p.nbytes for p in model.parameters())
+    if dtype == "int8":
+        return sum(torch.empty_like(p, dtype=torch.int8).nbytes for p in params)
+    assert all(p.numel() % 2 == 0 for p in params)
+    return sum(torch.empty(p.numel() // 2, dtype=torch.uint8, device=p.device).nbytes for p in params)
+
+
+def weight_memory(model, dtype):
+    name, *config, source = ARCHS[model]
+    bits = DTYPE_BITS[dtype]
+    with torch.device("meta"):  # shapes and dtypes only: no memory, no initialisation cost
+        big = decoder(*config)
+    n = sum(p.numel() for p in big.parameters())
+    got = weight_bytes(big, dtype)
+    assert got == n * bits // 8, (got, n, bits)  # the closed form: params x bits / 8
+    small = decoder(64, 16, 2, 48, 4, 2, config[-1])  # the same rule on a real CPU module
+    n_small = sum(p.numel() for p in small.parameters())
+    assert weight_bytes(small, dtype) == n_small * bits // 8
+    return {"name": name, "params": n, "bits": bits, "source": source, "fmt": DTYPE_LABEL[dtype],
+            "gib": got / 2**30, "gb": got / 1e9, "gb_excess": 2**30 / 1e9 - 1}
 
 
 def compute(ctx):
