@@ -82,15 +82,15 @@ def _instrument() -> None:
     _wrap(cli, "load_project", "load_project (deckgen.yaml)")
     _wrap(pipeline, "load_topics", "load_topics (read + YAML + validate)")
     _wrap(cards, "parse_yaml", "  parse_yaml (cards.yaml)")
-    _wrap(pipeline, "load_questions", "load_questions (questions.yaml)")
+    _wrap(pipeline, "project_questions", "project_questions (questions.yaml)")
     _wrap(pipeline, "check_covers", "check_covers")
     _wrap(pipeline, "compute_topics", "compute_topics (cache lookups or runs)")
     _wrap(pipeline, "render_topic", "render_topic (values + Markdown)")
     _wrap(render, "markdown_to_html", "  markdown_to_html")
     _wrap(render, "_md", "    _md (Markdown instance + extension imports)")
-    _wrap(pipeline, "_hashes", "_hashes (manifest content hashes)")
+    _wrap(pipeline, "content_hash", "content_hash (manifest content hashes)")
     _wrap(package, "write_package", "write_package")
-    for attr in ("load", "assign", "prune", "save"):
+    for attr in ("load", "ship", "ship_note_types", "save"):
         _wrap(pipeline.Manifest, attr, f"Manifest.{attr}")
     _wrap(cache.Cache, "key", "  Cache.key (hash compute.py)")
     _wrap(cache.Cache, "load", "  Cache.load (entry + deps + figure hashes)")
