@@ -214,8 +214,11 @@ def write_package(decks: list[DeckSpec], mods: dict[str, int], out: Path,
             cursor = conn.cursor()
             genanki.Package(built).write_to_db(cursor, timestamp, itertools.count(timestamp * 1000))
             # genanki stamps every note with one timestamp; each note gets its manifest mod instead.
-            cursor.executemany("UPDATE notes SET mod = ? WHERE guid = ?",
-                               [(mods[n.card_id], guid(n.guid_id)) for s in decks for n in s.notes])
+            # By id, the primary key: notes has no index on guid, so `WHERE guid = ?` scanned the
+            # table once per note (0.4 s at 1,800 notes, quadratic in the deck).
+            ids = dict(cursor.execute("SELECT guid, id FROM notes").fetchall())
+            cursor.executemany("UPDATE notes SET mod = ? WHERE id = ?",
+                               [(mods[n.card_id], ids[guid(n.guid_id)]) for s in decks for n in s.notes])
             cursor.execute("UPDATE cards SET mod = (SELECT mod FROM notes WHERE notes.id = cards.nid)")
             if type_mods:
                 _set_note_type_mods(cursor, type_mods)
