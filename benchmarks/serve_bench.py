@@ -48,6 +48,13 @@ BACK_BLOCK = re.compile(r"^(?P<indent>\s*)back: \|[-+]?\s*$")
 CARD_ID = re.compile(r"^\s*-\s+id:\s*(?P<id>\S+)\s*$")
 
 
+def _interruptible() -> None:
+    """In the server's process, before exec: Ctrl-C works as in a terminal. A benchmark started in the
+    background (``cmd &``, nohup) inherits SIGINT ignored, and Python keeps an ignored SIGINT, so the
+    server would never see the stop signal the benchmark checks."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class Served:
     """``deckgen serve`` as a child process, its stderr lines and the update events it streams."""
 
@@ -56,7 +63,7 @@ class Served:
         start = time.perf_counter()
         self.proc = subprocess.Popen([*launcher, "serve", "--project", str(project), "--port", "0"],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env,
-                                     cwd=env["DECKGEN_BENCH_CWD"])
+                                     cwd=env["DECKGEN_BENCH_CWD"], preexec_fn=_interruptible)
         self.lines: list[str] = []
         self.events: list[tuple[float, str]] = []  # (perf_counter at arrival, data)
         self.url = ""
