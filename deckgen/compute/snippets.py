@@ -148,7 +148,8 @@ def _child(code: str, seed: int, scratch: str) -> dict[str, Any]:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-    torch.use_deterministic_algorithms(False)
+    if torch.are_deterministic_algorithms_enabled():  # the call imports torch._inductor (1.4 s) when not preloaded
+        torch.use_deterministic_algorithms(False)
     torch.set_num_threads(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
     captured = tempfile.TemporaryFile(dir=scratch)  # noqa: SIM115 (the child exits with it open)
     devnull = os.open(os.devnull, os.O_WRONLY)
