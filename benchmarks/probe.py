@@ -80,7 +80,7 @@ def _instrument() -> None:
     from deckgen.deck import cards, package, render
 
     _wrap(cli, "load_project", "load_project (deckgen.yaml)")
-    _wrap(pipeline, "load_topics", "load_topics (read + YAML + validate)")
+    _wrap(pipeline, "load_all", "load_all (read + YAML + validate)")
     _wrap(cards, "parse_yaml", "  parse_yaml (cards.yaml)")
     _wrap(pipeline, "project_questions", "project_questions (questions.yaml)")
     _wrap(pipeline, "check_covers", "check_covers")

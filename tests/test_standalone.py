@@ -33,7 +33,7 @@ def _deckgen(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_a_lone_copy_builds_checks_measures_and_lints(tmp_path):
-    alone = tmp_path / "empty" / "deckgen"  # the parent folder holds nothing else: no ../shared
+    alone = tmp_path / "empty" / "deckgen"  # the parent folder holds nothing else: no reference shelf beside it
     alone.mkdir(parents=True)
     project = _tracked_copy(alone)
     assert sorted(p.name for p in alone.parent.iterdir()) == ["deckgen"]
