@@ -290,6 +290,13 @@ LATER_CARDS = "title: Later\ncards:\n" + "".join(
 LATER_CODE = "def compute(ctx):\n    ctx.value('unused', 1)\n"
 
 
+def _ctrl_c_as_in_a_terminal() -> None:
+    """Run in the server's process before exec. A test run started in the background (``cmd &``,
+    nohup) inherits SIGINT ignored, and Python keeps an ignored SIGINT, so the Ctrl-C this test sends
+    would never arrive."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class Served:
     """``deckgen serve`` in its own process, as an author runs it; stderr collected line by line."""
 
@@ -299,7 +306,8 @@ class Served:
         env = dict(os.environ, PYTHONPATH=str(ROOT), TMPDIR=str(tmp))
         # Standing in the project, as an author does: paths in messages are relative to it.
         self.proc = subprocess.Popen([sys.executable, "-m", "deckgen", "serve", "--project", str(root), "--port", "0"],
-                                     stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env, cwd=root)
+                                     stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env, cwd=root,
+                                     preexec_fn=_ctrl_c_as_in_a_terminal)
         self.lines: list[str] = []
         self.url = ""
         ready = threading.Event()
