@@ -450,6 +450,7 @@ def test_near_duplicate_output_cards_same_code_same_output(make_project):
                                    silenced, *others)] == []
 
 
+@pytest.mark.slow  # the real deck, 6 s: the fast tier leaves it to the full suite (and CI's `deckgen lint`)
 def test_shipped_content_lints_clean():
     """CI runs this: the real deck has no findings (each silence in it carries its reason)."""
     found = lint(load_project(ROOT))
